@@ -1,0 +1,2 @@
+DROP TABLE sequence_poses;
+DROP TABLE sequences;

@@ -1,0 +1,3 @@
+DROP INDEX ix_practice_history_user_id_practiced_at;
+DROP INDEX ix_practice_sessions_user_id;
+DROP INDEX ix_poses_difficulty;

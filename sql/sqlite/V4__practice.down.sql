@@ -1,0 +1,2 @@
+DROP TABLE practice_history;
+DROP TABLE practice_sessions;

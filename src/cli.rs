@@ -1,0 +1,151 @@
+//! Command-line interface: the subcommands and flags, each with its help text.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+const ENV_HELP: &str = "\
+Environment:
+  DATABASE_URL              postgresql://, postgres://, postgresql+asyncpg://, ..., sqlite:///rel.db,
+                            sqlite:////abs.db (unset: sqlite:///./yogaflow.db, an error on Railway)
+  PGSSLMODE, PGSSLROOTCERT, PGCONNECT_TIMEOUT, PGAPPNAME, PGHOST, PGPORT, PGUSER, PGPASSWORD,
+  PGDATABASE                libpq's fallbacks for what DATABASE_URL does not say
+  MIGRATE_WAIT_TIMEOUT      seconds to wait for the database (default 60)
+  MIGRATE_LOCK_TIMEOUT      seconds to wait for another migrator (default 120)
+  MIGRATE_STRICT            true: a database newer than this binary is an error (default false)
+  MIGRATE_ALLOW_DATA_LOSS   true: same as `down --yes`
+  MIGRATE_LOG_FORMAT        plain (default) or json
+  RUST_LOG                  log filter (default info)
+";
+
+/// yogaflow-migrate: brings YogaFlow's database to the schema this binary carries, operates
+/// it, and moves its data. With no command it runs `up`.
+#[derive(Parser, Debug)]
+#[command(name = "yogaflow-migrate", version, about, long_about = None,
+    after_help = format!("{ENV_HELP}\n{}", crate::error::EXIT_CODES_HELP))]
+pub struct Cli {
+    /// What to do (default: up).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Apply pending migrations and exit (what the container runs at start).
+    Up(UpArgs),
+    /// Show the schema version, each migration as applied or pending, and history problems.
+    Status(StatusArgs),
+    /// Compare the live schema with the one the recorded version should have.
+    Verify(VerifyArgs),
+    /// Undo migrations, newest first, each with the removal of its history row.
+    Down(DownArgs),
+    /// Adopt a database made before this tool: check its schema, then record migrations as applied.
+    Baseline(BaselineArgs),
+    /// Write every table's rows to one JSON document.
+    Export(ExportArgs),
+    /// Load a JSON document written by `export`, all or nothing.
+    Import(ImportArgs),
+    /// Copy every row from another database into DATABASE_URL (or --to), all or nothing.
+    Copy(CopyArgs),
+}
+
+/// `up` flags.
+#[derive(Args, Debug, Default, Clone)]
+pub struct UpArgs {
+    /// Stop after this version instead of applying everything.
+    #[arg(long, value_name = "VERSION")]
+    pub target: Option<i32>,
+    /// Print what would be applied, SQL included, and change nothing (the lock is still taken).
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `status` flags.
+#[derive(Args, Debug, Default, Clone)]
+pub struct StatusArgs {
+    /// Print JSON for scripts instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 8 when migrations are pending (off by default: pending is not an error).
+    #[arg(long)]
+    pub exit_code: bool,
+}
+
+/// `verify` flags.
+#[derive(Args, Debug, Default, Clone)]
+pub struct VerifyArgs {
+    /// Print JSON for scripts instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `down` flags: exactly one of --steps, --to, --all.
+#[derive(Args, Debug, Default, Clone)]
+#[group(required = true, multiple = false, id = "how_far")]
+pub struct DownArgs {
+    /// Undo this many migrations.
+    #[arg(long, value_name = "N", group = "how_far")]
+    pub steps: Option<u32>,
+    /// Undo down to this version (it stays applied; 0 undoes everything).
+    #[arg(long, value_name = "VERSION", group = "how_far")]
+    pub to: Option<i32>,
+    /// Undo every migration.
+    #[arg(long, group = "how_far")]
+    pub all: bool,
+    /// Confirm dropping tables that hold rows (also MIGRATE_ALLOW_DATA_LOSS=true).
+    #[arg(long)]
+    pub yes: bool,
+}
+
+/// `baseline` flags.
+#[derive(Args, Debug, Default, Clone)]
+pub struct BaselineArgs {
+    /// Record migrations 1..=VERSION as applied (default: the latest).
+    #[arg(long, value_name = "VERSION")]
+    pub version: Option<i32>,
+}
+
+/// `export` flags.
+#[derive(Args, Debug, Default, Clone)]
+pub struct ExportArgs {
+    /// Where to write the JSON ("-" for standard output).
+    #[arg(long, short, value_name = "FILE", default_value = "data_export.json")]
+    pub out: PathBuf,
+}
+
+/// `import` flags.
+#[derive(Args, Debug, Default, Clone)]
+pub struct ImportArgs {
+    /// The JSON document to load ("-" for standard input).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Delete the rows the target holds first (in the same transaction).
+    #[arg(long)]
+    pub replace: bool,
+}
+
+/// `copy` flags.
+#[derive(Args, Debug, Default, Clone)]
+pub struct CopyArgs {
+    /// Source database URL (same forms as DATABASE_URL).
+    #[arg(long, value_name = "URL")]
+    pub from: String,
+    /// Target database URL (default: DATABASE_URL).
+    #[arg(long, value_name = "URL")]
+    pub to: Option<String>,
+    /// Delete the rows the target holds first (in the same transaction).
+    #[arg(long)]
+    pub replace: bool,
+    /// Skip the row-count and checksum comparison after the copy.
+    #[arg(long)]
+    pub no_verify: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,167 @@
+//! The environment the tool reads (`MIGRATE_*`, `RAILWAY_*`, `DATABASE_URL`), turned into one
+//! [`Config`] by `envy`, and the choice of the database target from it.
+
+use crate::error::{Error, Result};
+use crate::url::{self, Target, DEFAULT_URL};
+use serde::Deserialize;
+use std::time::Duration;
+
+/// Raw variables as `envy` reads them (names are the lower-cased variable names).
+#[derive(Deserialize, Default)]
+struct Raw {
+    database_url: Option<String>,
+    migrate_wait_timeout: Option<String>,
+    migrate_lock_timeout: Option<String>,
+    migrate_strict: Option<String>,
+    migrate_log_format: Option<String>,
+    migrate_allow_data_loss: Option<String>,
+    railway_environment: Option<String>,
+    railway_project_id: Option<String>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `2026-01-01T00:00:00.000Z INFO message`, one per line.
+    Plain,
+    /// One JSON object per line (`MIGRATE_LOG_FORMAT=json`).
+    Json,
+}
+
+/// Settings from the environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `DATABASE_URL` as given (may hold a password: never print it).
+    pub database_url: Option<String>,
+    /// `MIGRATE_WAIT_TIMEOUT`: how long to wait for the database (default 60 s).
+    pub wait_timeout: Duration,
+    /// `MIGRATE_LOCK_TIMEOUT`: how long to wait for another migrator (default 120 s).
+    pub lock_timeout: Duration,
+    /// `MIGRATE_STRICT`: a database ahead of this binary is an error, not a warning.
+    pub strict: bool,
+    /// `MIGRATE_LOG_FORMAT`: `plain` (default) or `json`.
+    pub log_format: LogFormat,
+    /// `MIGRATE_ALLOW_DATA_LOSS`: the environment form of `down --yes`.
+    pub allow_data_loss: bool,
+    /// `RAILWAY_ENVIRONMENT` or `RAILWAY_PROJECT_ID` is set: we run on Railway.
+    pub on_railway: bool,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Config> {
+        let raw: Raw = envy::from_env().map_err(|e| Error::config(format!("environment: {e}")))?;
+        Config::from_raw(raw)
+    }
+
+    fn from_raw(raw: Raw) -> Result<Config> {
+        let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+        Ok(Config {
+            database_url: raw.database_url.filter(|u| !u.trim().is_empty()),
+            wait_timeout: seconds(raw.migrate_wait_timeout, "MIGRATE_WAIT_TIMEOUT", 60)?,
+            lock_timeout: seconds(raw.migrate_lock_timeout, "MIGRATE_LOCK_TIMEOUT", 120)?,
+            strict: flag(raw.migrate_strict, "MIGRATE_STRICT")?,
+            allow_data_loss: flag(raw.migrate_allow_data_loss, "MIGRATE_ALLOW_DATA_LOSS")?,
+            log_format: match raw.migrate_log_format.as_deref().map(str::trim) {
+                None | Some("") | Some("plain") | Some("text") => LogFormat::Plain,
+                Some("json") => LogFormat::Json,
+                Some(other) => {
+                    return Err(Error::config(format!(
+                        "MIGRATE_LOG_FORMAT='{other}' is not one of plain, json"
+                    )))
+                }
+            },
+            on_railway: set(&raw.railway_environment) || set(&raw.railway_project_id),
+        })
+    }
+
+    /// The database to work on: `DATABASE_URL`, or the SQLite development default when it is
+    /// unset outside Railway (logged, so nobody mistakes it for their real database). On
+    /// Railway an unset `DATABASE_URL` is an error: it means the service lost its reference to
+    /// the Postgres service, and a throwaway SQLite file in the container is never intended.
+    pub fn target(&self) -> Result<Target> {
+        let url = match &self.database_url {
+            Some(u) => u.clone(),
+            None if self.on_railway => {
+                return Err(Error::config(
+                    "DATABASE_URL is not set, and this is Railway (RAILWAY_ENVIRONMENT/RAILWAY_PROJECT_ID): \
+                     reference the Postgres service's variable, e.g. DATABASE_URL=${{Postgres.DATABASE_URL}}",
+                ))
+            }
+            None => {
+                log::info!("DATABASE_URL is not set: using the development default {DEFAULT_URL}");
+                DEFAULT_URL.to_string()
+            }
+        };
+        parse_url(&url)
+    }
+}
+
+/// Parses a URL with the process's `PG*` variables as fallbacks, logging its warnings.
+pub fn parse_url(url: &str) -> Result<Target> {
+    let parsed = url::parse(url, &|k| std::env::var(k).ok().filter(|v| !v.is_empty()))?;
+    for w in &parsed.warnings {
+        log::warn!("{w}");
+    }
+    Ok(parsed.target)
+}
+
+fn seconds(v: Option<String>, name: &str, default: u64) -> Result<Duration> {
+    match v.as_deref().map(str::trim) {
+        None | Some("") => Ok(Duration::from_secs(default)),
+        Some(s) => s
+            .trim_end_matches('s')
+            .parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite() && *x >= 0.0)
+            .map(Duration::from_secs_f64)
+            .ok_or_else(|| Error::config(format!("{name}='{s}' is not a number of seconds"))),
+    }
+}
+
+fn flag(v: Option<String>, name: &str) -> Result<bool> {
+    match v
+        .as_deref()
+        .map(|s| s.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("") | Some("false") | Some("0") | Some("no") | Some("off") => Ok(false),
+        Some("true") | Some("1") | Some("yes") | Some("on") => Ok(true),
+        Some(other) => Err(Error::config(format!(
+            "{name}='{other}' is not true or false"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_errors() {
+        let c = Config::from_raw(Raw::default()).unwrap();
+        assert_eq!(c.wait_timeout, Duration::from_secs(60));
+        assert_eq!(c.lock_timeout, Duration::from_secs(120));
+        assert!(!c.strict && !c.on_railway);
+        let raw = Raw {
+            migrate_wait_timeout: Some("2.5".into()),
+            migrate_strict: Some("TRUE".into()),
+            railway_project_id: Some("x".into()),
+            ..Raw::default()
+        };
+        let c = Config::from_raw(raw).unwrap();
+        assert_eq!(c.wait_timeout, Duration::from_millis(2500));
+        assert!(c.strict && c.on_railway);
+        assert!(c
+            .target()
+            .unwrap_err()
+            .to_string()
+            .contains("DATABASE_URL is not set"));
+        let bad = Raw {
+            migrate_lock_timeout: Some("soon".into()),
+            ..Raw::default()
+        };
+        let e = Config::from_raw(bad).unwrap_err().to_string();
+        assert!(e.contains("MIGRATE_LOCK_TIMEOUT='soon'"), "{e}");
+    }
+}

@@ -1,0 +1,466 @@
+//! The embedded migrations and their history: which are applied, which are pending, whether
+//! the history still fits this binary, and applying them so that each migration and its
+//! history row commit together, on both dialects.
+//!
+//! refinery supplies the migration naming rules, the checksum and the history table's layout
+//! (`refinery_schema_history`, so refinery itself and people reading the database see the
+//! usual table); the runner is ours because refinery's SQLite path commits a migration and its
+//! history row separately, and its errors hide the position and SQLSTATE.
+
+use crate::db::{Db, Dialect};
+use crate::error::{Error, Kind, Result};
+use std::time::{Duration, Instant};
+
+/// One embedded migration file pair as the build script found it.
+pub(crate) struct EmbeddedSql {
+    stem: &'static str,
+    up: &'static str,
+    down: &'static str,
+}
+
+include!(concat!(env!("OUT_DIR"), "/embedded_migrations.rs"));
+
+/// The history table: refinery's default name, kept so other tools and people find it.
+pub const HISTORY_TABLE: &str = "refinery_schema_history";
+
+/// refinery's history table layout (`int4` versions).
+pub const HISTORY_DDL: &str = "CREATE TABLE IF NOT EXISTS refinery_schema_history (\
+    version INT4 PRIMARY KEY, name VARCHAR(255), applied_on VARCHAR(255), checksum VARCHAR(255))";
+
+/// A migration this binary carries.
+#[derive(Debug, Clone)]
+pub struct Migration {
+    /// The number after `V`.
+    pub version: i32,
+    /// The name after `__`.
+    pub name: String,
+    /// The SQL that applies it.
+    pub up: &'static str,
+    /// The SQL that undoes it (`V<n>__<name>.down.sql`).
+    pub down: &'static str,
+    /// refinery's checksum of name, version and SQL.
+    pub checksum: u64,
+}
+
+impl std::fmt::Display for Migration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "V{}__{}", self.version, self.name)
+    }
+}
+
+/// The migrations embedded for `dialect`, oldest first.
+pub fn migrations(dialect: Dialect) -> Vec<Migration> {
+    let files = match dialect {
+        Dialect::Postgres => POSTGRES,
+        Dialect::Sqlite => SQLITE,
+    };
+    files
+        .iter()
+        .map(|f| {
+            let m = refinery::Migration::unapplied(f.stem, f.up)
+                .unwrap_or_else(|e| panic!("embedded migration {} is misnamed: {e}", f.stem));
+            Migration {
+                version: m.version(),
+                name: m.name().to_string(),
+                up: f.up,
+                down: f.down,
+                checksum: m.checksum(),
+            }
+        })
+        .collect()
+}
+
+/// A row of the history table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// Migration version.
+    pub version: i32,
+    /// Migration name.
+    pub name: String,
+    /// When it was applied (RFC 3339 text, as refinery writes it).
+    pub applied_on: String,
+    /// Checksum recorded when it was applied.
+    pub checksum: u64,
+}
+
+impl std::fmt::Display for Applied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "V{}__{}", self.version, self.name)
+    }
+}
+
+/// Where a database stands against this binary's migrations.
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    /// Highest applied version (0 when none).
+    pub current: i32,
+    /// Applied migrations this binary knows.
+    pub applied: Vec<Applied>,
+    /// Known migrations not yet applied (up to the target), oldest first.
+    pub pending: Vec<Migration>,
+    /// Applied versions newer than anything this binary knows (an older image rolled back).
+    pub ahead: Vec<Applied>,
+}
+
+/// Compares the history with the embedded migrations. A changed or renamed applied migration,
+/// an unknown version below the newest known one, or a gap (a migration missing below an
+/// applied one) is [`Kind::Diverged`]: running anything then could corrupt the schema.
+pub fn assess(known: &[Migration], applied: &[Applied], target: Option<i32>) -> Result<State> {
+    let latest = known.last().map_or(0, |m| m.version);
+    if let Some(t) = target {
+        if t < 0 || (t > 0 && !known.iter().any(|m| m.version == t)) {
+            return Err(Error::config(format!(
+                "--target {t} is not a migration version of this binary (latest is {latest})"
+            )));
+        }
+    }
+    let mut state = State {
+        current: applied.iter().map(|a| a.version).max().unwrap_or(0),
+        ..State::default()
+    };
+    for a in applied {
+        match known.iter().find(|m| m.version == a.version) {
+            Some(m) if m.name != a.name || m.checksum != a.checksum => {
+                return Err(Error::new(
+                    Kind::Diverged,
+                    format!(
+                        "migration {m} was changed after it was applied (history has {a} with checksum {}, \
+                         this binary {m} with checksum {}): an applied migration must never be edited; \
+                         restore it and add a new migration instead",
+                        a.checksum, m.checksum
+                    ),
+                ));
+            }
+            Some(_) => state.applied.push(a.clone()),
+            None if a.version > latest => state.ahead.push(a.clone()),
+            None => {
+                return Err(Error::new(
+                    Kind::Diverged,
+                    format!("history holds migration {a}, which this binary does not have"),
+                ))
+            }
+        }
+    }
+    let highest_known_applied = state.applied.iter().map(|a| a.version).max().unwrap_or(0);
+    for m in known {
+        if applied.iter().any(|a| a.version == m.version) {
+            continue;
+        }
+        if m.version < highest_known_applied {
+            return Err(Error::new(
+                Kind::Diverged,
+                format!(
+                    "migration {m} is not applied, but the later V{highest_known_applied} is: the history has a gap"
+                ),
+            ));
+        }
+        if target.is_none_or(|t| m.version <= t) {
+            state.pending.push(m.clone());
+        }
+    }
+    Ok(state)
+}
+
+/// Reads the history table; `None` when it does not exist.
+pub async fn read_history(db: &Db) -> Result<Option<Vec<Applied>>> {
+    let sql =
+        "SELECT version, name, applied_on, checksum FROM refinery_schema_history ORDER BY version";
+    let rows: Vec<[Option<String>; 4]> = match db {
+        Db::Postgres(c) => match c.simple_query(sql).await {
+            Ok(msgs) => msgs
+                .into_iter()
+                .filter_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(r) => {
+                        Some([0, 1, 2, 3].map(|i| r.get(i).map(str::to_string)))
+                    }
+                    _ => None,
+                })
+                .collect(),
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => {
+                return Ok(None)
+            }
+            Err(e) => return Err(Error::from(e).context("reading the migration history")),
+        },
+        Db::Sqlite(c) => {
+            if !sqlite_has_table(c, HISTORY_TABLE)? {
+                return Ok(None);
+            }
+            let mut stmt = c.prepare(sql)?;
+            let rows = stmt.query_map([], |r| {
+                Ok([
+                    Some(r.get::<_, i64>(0)?.to_string()),
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                ])
+            })?;
+            rows.collect::<rusqlite::Result<_>>()?
+        }
+    };
+    rows.into_iter()
+        .map(parse_history_row)
+        .collect::<Result<_>>()
+        .map(Some)
+}
+
+fn parse_history_row(r: [Option<String>; 4]) -> Result<Applied> {
+    let [version, name, applied_on, checksum] = r;
+    let bad = |what: &str, v: &Option<String>| {
+        Error::new(
+            Kind::Diverged,
+            format!("{HISTORY_TABLE} holds a row with an unreadable {what}: {v:?}"),
+        )
+    };
+    Ok(Applied {
+        version: version
+            .as_deref()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| bad("version", &version))?,
+        checksum: checksum
+            .as_deref()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| bad("checksum", &checksum))?,
+        name: name.unwrap_or_default(),
+        applied_on: applied_on.unwrap_or_default(),
+    })
+}
+
+/// Whether a SQLite database has a table of that name.
+pub fn sqlite_has_table(c: &rusqlite::Connection, name: &str) -> Result<bool> {
+    Ok(
+        c.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1")?
+            .exists([name])?,
+    )
+}
+
+/// The statement recording `m` as applied now, in refinery's format.
+pub fn record_sql(m: &Migration) -> String {
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("RFC 3339 formatting of the current time");
+    // Names are `\w+` and numbers are ours: nothing here needs quoting beyond the literals.
+    format!(
+        "INSERT INTO {HISTORY_TABLE} (version, name, applied_on, checksum) VALUES ({}, '{}', '{now}', '{}')",
+        m.version, m.name, m.checksum
+    )
+}
+
+/// The tables the migrations create, for telling a YogaFlow database without history
+/// (one the Python backend made) from an empty one.
+pub const APP_TABLES: &[&str] = &[
+    "users",
+    "poses",
+    "sequences",
+    "sequence_poses",
+    "practice_sessions",
+    "practice_history",
+];
+
+/// Refuses to migrate a database that holds YogaFlow tables but no history: running the
+/// migrations would fail with "already exists" half-way; `baseline` is the way in.
+pub async fn refuse_untracked(db: &Db) -> Result<()> {
+    let found: Vec<String> = db
+        .table_names()
+        .await?
+        .into_iter()
+        .filter(|t| APP_TABLES.contains(&t.as_str()))
+        .collect();
+    if found.is_empty() {
+        return Ok(());
+    }
+    Err(Error::new(
+        Kind::Diverged,
+        format!(
+            "the database already has YogaFlow tables ({}) but no {HISTORY_TABLE}: it was made \
+             before yogaflow-migrate (for example by Alembic). Adopt it with `yogaflow-migrate \
+             baseline`, which checks its schema and records the migrations without running them",
+            found.join(", ")
+        ),
+    ))
+}
+
+/// How a single apply went.
+pub enum Outcome {
+    /// Applied now, in this time.
+    Applied(Duration),
+    /// Another process applied it meanwhile (SQLite, where the lock is per step).
+    AlreadyApplied,
+}
+
+/// Applies `m` and records it, in one transaction. On PostgreSQL the caller holds the
+/// advisory lock; on SQLite the `BEGIN IMMEDIATE` transaction is the lock, and the history is
+/// re-checked inside it.
+pub async fn apply(db: &mut Db, m: &Migration) -> Result<Outcome> {
+    let start = Instant::now();
+    match db {
+        Db::Postgres(c) => {
+            let tx = c.transaction().await?;
+            tx.batch_execute(m.up)
+                .await
+                .map_err(|e| migration_error(m, m.up, "failed", e))?;
+            tx.batch_execute(&record_sql(m)).await?;
+            tx.commit().await?;
+        }
+        Db::Sqlite(c) => {
+            let tx = immediate(c)?;
+            tx.execute_batch(HISTORY_DDL)?;
+            let recorded: Option<String> = {
+                let mut stmt =
+                    tx.prepare("SELECT checksum FROM refinery_schema_history WHERE version = ?1")?;
+                let mut rows = stmt.query([m.version])?;
+                rows.next()?.map(|r| r.get(0)).transpose()?
+            };
+            if recorded.is_some() {
+                return Ok(Outcome::AlreadyApplied);
+            }
+            tx.execute_batch(m.up)
+                .map_err(|e| sqlite_migration_error(m, "failed", e))?;
+            tx.execute_batch(&record_sql(m))?;
+            tx.commit()?;
+        }
+    }
+    Ok(Outcome::Applied(start.elapsed()))
+}
+
+/// Starts a SQLite write transaction, waiting for other writers up to the connection's
+/// `busy_timeout` (`MIGRATE_LOCK_TIMEOUT`).
+pub fn immediate(c: &mut rusqlite::Connection) -> Result<rusqlite::Transaction<'_>> {
+    c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(|e| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy) | Some(rusqlite::ErrorCode::DatabaseLocked) => {
+                Error::new(
+                    Kind::Lock,
+                    "SQLite database stayed locked by another process past MIGRATE_LOCK_TIMEOUT",
+                )
+                .with_source(e)
+            }
+            _ => Error::from(e),
+        })
+}
+
+/// Names the migration, the server's message, SQLSTATE and the position in the file.
+pub fn migration_error(m: &Migration, sql: &str, verb: &str, e: tokio_postgres::Error) -> Error {
+    let Some(db) = e.as_db_error() else {
+        return Error::from(e).context(format!("migration {m} {verb}"));
+    };
+    let mut msg = format!(
+        "migration {m} {verb} and was rolled back: {} (SQLSTATE {})",
+        db.message(),
+        db.code().code()
+    );
+    if let Some(tokio_postgres::error::ErrorPosition::Original(pos)) = db.position() {
+        let (line, col) = line_col(sql, *pos as usize);
+        msg.push_str(&format!(" at line {line}, column {col}"));
+    }
+    if let Some(d) = db.detail() {
+        msg.push_str(&format!("; detail: {d}"));
+    }
+    if let Some(h) = db.hint() {
+        msg.push_str(&format!("; hint: {h}"));
+    }
+    Error::new(Kind::Migration, msg)
+}
+
+/// The SQLite counterpart of [`migration_error`].
+pub fn sqlite_migration_error(m: &Migration, verb: &str, e: rusqlite::Error) -> Error {
+    let mut msg = format!("migration {m} {verb} and was rolled back: ");
+    match &e {
+        rusqlite::Error::SqliteFailure(f, text) => msg.push_str(&format!(
+            "{} (SQLite error {})",
+            text.as_deref().unwrap_or("error"),
+            f.extended_code
+        )),
+        rusqlite::Error::SqlInputError {
+            msg: text,
+            sql,
+            offset,
+            ..
+        } => {
+            let (line, col) = line_col(sql, *offset as usize + 1);
+            msg.push_str(&format!("{text} at line {line}, column {col}"));
+        }
+        other => msg.push_str(&other.to_string()),
+    }
+    Error::new(Kind::Migration, msg)
+}
+
+/// 1-based line and column of the 1-based character position `pos` in `sql`.
+pub fn line_col(sql: &str, pos: usize) -> (usize, usize) {
+    let before: String = sql.chars().take(pos.saturating_sub(1)).collect();
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn applied(m: &Migration) -> Applied {
+        Applied {
+            version: m.version,
+            name: m.name.clone(),
+            applied_on: String::new(),
+            checksum: m.checksum,
+        }
+    }
+
+    #[test]
+    fn both_dialects_have_the_same_versions_and_names() {
+        let names = |d| {
+            migrations(d)
+                .iter()
+                .map(|m| m.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(Dialect::Postgres), names(Dialect::Sqlite));
+        assert_eq!(names(Dialect::Postgres).len(), 5);
+    }
+
+    #[test]
+    fn assess_table() {
+        let known = migrations(Dialect::Sqlite);
+        let all: Vec<Applied> = known.iter().map(applied).collect();
+
+        let s = assess(&known, &[], None).unwrap();
+        assert_eq!((s.current, s.pending.len()), (0, 5));
+        let s = assess(&known, &all[..2], None).unwrap();
+        assert_eq!((s.current, s.pending[0].version), (2, 3));
+        let s = assess(&known, &[], Some(3)).unwrap();
+        assert_eq!(s.pending.len(), 3);
+        let s = assess(&known, &all, None).unwrap();
+        assert!(s.pending.is_empty() && s.ahead.is_empty());
+
+        let mut ahead = all.clone();
+        ahead.push(Applied {
+            version: 99,
+            name: "future".into(),
+            applied_on: String::new(),
+            checksum: 1,
+        });
+        let s = assess(&known, &ahead, None).unwrap();
+        assert_eq!(s.ahead.len(), 1);
+
+        let mut changed = all.clone();
+        changed[2].checksum ^= 1;
+        let e = assess(&known, &changed, None).unwrap_err();
+        assert_eq!(e.kind(), Kind::Diverged);
+        assert!(e.to_string().contains("V3__sequences was changed"), "{e}");
+
+        let gap = vec![all[0].clone(), all[2].clone()];
+        let e = assess(&known, &gap, None).unwrap_err();
+        assert!(e.to_string().contains("V2__poses is not applied"), "{e}");
+
+        assert_eq!(
+            assess(&known, &[], Some(42)).unwrap_err().kind(),
+            Kind::Config
+        );
+    }
+
+    #[test]
+    fn line_col_counts_from_one() {
+        assert_eq!(line_col("abc", 1), (1, 1));
+        assert_eq!(line_col("ab\ncd", 4), (2, 1));
+        assert_eq!(line_col("ab\ncd", 5), (2, 2));
+    }
+}

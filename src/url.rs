@@ -1,0 +1,740 @@
+//! `DATABASE_URL`: turning every spelling a YogaFlow deployment may hold (libpq URLs, Heroku
+//! style, SQLAlchemy driver forms, SQLite paths) into one [`Target`], with libpq's `PG*`
+//! variables as fallbacks and a redacted form for logs. Pure: the environment comes in as a
+//! lookup function so tests can drive it from a table.
+
+use crate::error::{Error, Result};
+use crate::tls::{SslMode, TlsFiles};
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The development default when `DATABASE_URL` is unset (outside Railway).
+pub const DEFAULT_URL: &str = "sqlite:///./yogaflow.db";
+
+/// A database the tool can work on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// A PostgreSQL server (boxed: it is much larger than a path).
+    Postgres(Box<PgTarget>),
+    /// A SQLite file.
+    Sqlite(SqliteTarget),
+}
+
+impl fmt::Display for Target {
+    /// The redacted form, safe for logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Postgres(pg) => pg.fmt(f),
+            Target::Sqlite(s) => write!(f, "sqlite:{}", s.path.display()),
+        }
+    }
+}
+
+/// One host entry of a PostgreSQL URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Host {
+    /// A host name or IP address (IPv6 without brackets).
+    Tcp(String),
+    /// A directory holding the server's Unix socket.
+    Unix(PathBuf),
+}
+
+/// libpq's `target_session_attrs`, as far as tokio-postgres can honour it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionAttrs {
+    /// Any server.
+    Any,
+    /// A server that accepts writes (`read-write`, `primary`).
+    ReadWrite,
+    /// A read-only server (`read-only`, `standby`, `prefer-standby`).
+    ReadOnly,
+}
+
+/// Everything needed to connect to PostgreSQL.
+#[derive(Clone, PartialEq)]
+pub struct PgTarget {
+    /// Hosts, tried in order.
+    pub hosts: Vec<Host>,
+    /// One port for all hosts, or one per host.
+    pub ports: Vec<u16>,
+    /// Role name.
+    pub user: String,
+    /// Password; registered with [`crate::redact`] as soon as it is parsed.
+    pub password: Option<String>,
+    /// Database name.
+    pub dbname: String,
+    /// libpq `sslmode` (default `prefer`).
+    pub sslmode: SslMode,
+    /// Root and client certificate files.
+    pub tls_files: TlsFiles,
+    /// Per-host connect timeout (`connect_timeout`; libpq treats values below 2 s as 2 s).
+    pub connect_timeout: Option<Duration>,
+    /// `application_name` shown in `pg_stat_activity`.
+    pub application_name: Option<String>,
+    /// Server `options` (for example `-c search_path=app`).
+    pub options: Option<String>,
+    /// `target_session_attrs`.
+    pub session_attrs: SessionAttrs,
+    /// `channel_binding=require` (SCRAM channel binding is otherwise used when offered).
+    pub require_channel_binding: bool,
+}
+
+impl fmt::Debug for PgTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PgTarget({self})")
+    }
+}
+
+impl fmt::Display for PgTarget {
+    /// `postgresql://user:***@host:port,.../db?sslmode=...`: never the password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pw = if self.password.is_some() { ":***" } else { "" };
+        let hosts: Vec<String> = self
+            .hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let port = self
+                    .ports
+                    .get(i)
+                    .or(self.ports.first())
+                    .copied()
+                    .unwrap_or(5432);
+                match h {
+                    Host::Tcp(name) if name.contains(':') => format!("[{name}]:{port}"),
+                    Host::Tcp(name) => format!("{name}:{port}"),
+                    Host::Unix(dir) => format!("{}:{port}", dir.display()),
+                }
+            })
+            .collect();
+        write!(
+            f,
+            "postgresql://{}{pw}@{}/{}?sslmode={}",
+            self.user,
+            hosts.join(","),
+            self.dbname,
+            self.sslmode.as_str()
+        )
+    }
+}
+
+/// A SQLite database file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteTarget {
+    /// Path as given (relative paths are relative to the working directory).
+    pub path: PathBuf,
+}
+
+/// A parsed URL and the warnings parsing produced (unused parameters).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parsed {
+    /// Where to connect.
+    pub target: Target,
+    /// One line per parameter the tool does not use.
+    pub warnings: Vec<String>,
+}
+
+/// Parameters that would tighten security but that this tool cannot apply: refusing is the
+/// only honest answer (connecting less securely than asked would be a silent downgrade).
+const REFUSED_SECURITY_PARAMS: &[&str] = &[
+    "sslcrl",
+    "sslcrldir",
+    "sslpassword",
+    "requirepeer",
+    "ssl_min_protocol_version",
+    "ssl_max_protocol_version",
+    "krbsrvname",
+    "gsslib",
+];
+
+/// Parses `url`; `env` looks up the `PG*` fallbacks.
+pub fn parse(url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Parsed> {
+    let url = url.trim();
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+        Error::config("DATABASE_URL has no scheme: expected postgresql://... or sqlite:///...")
+    })?;
+    let scheme = scheme.to_ascii_lowercase();
+    let base = scheme.split('+').next().unwrap_or_default();
+    match base {
+        "postgres" | "postgresql" => parse_postgres(rest, env),
+        "sqlite" => parse_sqlite(rest),
+        _ => Err(Error::config(format!(
+            "DATABASE_URL scheme '{scheme}' is not supported: use postgresql:// (or postgres://, \
+             postgresql+asyncpg://, ...) or sqlite:///path"
+        ))),
+    }
+}
+
+fn decode(part: &str, what: &str) -> Result<String> {
+    percent_encoding::percent_decode_str(part)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| {
+            Error::config(format!(
+                "DATABASE_URL {what} is not valid UTF-8 once decoded"
+            ))
+        })
+}
+
+fn split_query(rest: &str) -> Result<(&str, Vec<(String, String)>)> {
+    let (main, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let mut params = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let key = decode(k, "parameter name")?;
+        // A parameter value may be the password: register it before anything can print it.
+        let value = decode(v, &format!("parameter '{key}'"))?;
+        if key == "password" {
+            crate::redact::register(&value);
+        }
+        params.push((key, value));
+    }
+    Ok((main, params))
+}
+
+fn parse_sqlite(rest: &str) -> Result<Parsed> {
+    let (main, params) = split_query(rest)?;
+    let (host, path) = main.split_once('/').unwrap_or((main, ""));
+    if !host.is_empty() {
+        return Err(Error::config(format!(
+            "DATABASE_URL: a SQLite URL has no host, found '{host}' (use sqlite:///relative.db or sqlite:////absolute.db)"
+        )));
+    }
+    let path = decode(path, "path")?;
+    let memory = path.is_empty()
+        || path == ":memory:"
+        || (path.starts_with("file:") && path.contains("mode=memory"))
+        || params.iter().any(|(k, v)| k == "mode" && v == "memory");
+    if memory {
+        return Err(Error::config(
+            "DATABASE_URL names an in-memory SQLite database: nothing would persist; give a file, e.g. sqlite:///./yogaflow.db",
+        ));
+    }
+    let warnings = params
+        .iter()
+        .map(|(k, _)| format!("DATABASE_URL parameter '{k}' is not used for SQLite; ignored"))
+        .collect();
+    Ok(Parsed {
+        target: Target::Sqlite(SqliteTarget {
+            path: PathBuf::from(path),
+        }),
+        warnings,
+    })
+}
+
+fn parse_port(text: &str, source: &str) -> Result<u16> {
+    text.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| {
+        Error::config(format!(
+            "{source}: port '{text}' is not a number from 1 to 65535"
+        ))
+    })
+}
+
+fn parse_host(text: &str) -> Result<(Host, Option<&str>)> {
+    let (host, port) = if let Some(inner) = text.strip_prefix('[') {
+        let (h, after) = inner.split_once(']').ok_or_else(|| {
+            Error::config(format!(
+                "DATABASE_URL host '{text}': IPv6 address without closing ']'"
+            ))
+        })?;
+        let port = match after {
+            "" => None,
+            p => Some(p.strip_prefix(':').ok_or_else(|| {
+                Error::config(format!(
+                    "DATABASE_URL host '{text}': unexpected '{p}' after ']'"
+                ))
+            })?),
+        };
+        (h.to_string(), port)
+    } else {
+        match text.rsplit_once(':') {
+            Some((h, p)) => (decode(h, "host")?, Some(p)),
+            None => (decode(text, "host")?, None),
+        }
+    };
+    Ok((host_of(host), port))
+}
+
+fn host_of(name: String) -> Host {
+    if name.starts_with('/') {
+        Host::Unix(PathBuf::from(name))
+    } else {
+        Host::Tcp(name)
+    }
+}
+
+fn parse_postgres(rest: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Parsed> {
+    let (main, params) = split_query(rest)?;
+    let (authority, path) = main.split_once('/').unwrap_or((main, ""));
+    // libpq splits at the last '@' too, which keeps an unescaped '@' in a password working.
+    let (userinfo, hostlist) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, authority),
+    };
+    let mut user = None;
+    let mut password = None;
+    if let Some(info) = userinfo {
+        let (u, p) = match info.split_once(':') {
+            Some((u, p)) => (u, Some(p)),
+            None => (info, None),
+        };
+        if let Some(p) = p {
+            let p = decode(p, "password")?;
+            crate::redact::register(&p);
+            password = Some(p);
+        }
+        if !u.is_empty() {
+            user = Some(decode(u, "user")?);
+        }
+    }
+
+    let mut hosts = Vec::new();
+    let mut url_ports: Vec<Option<u16>> = Vec::new();
+    for entry in hostlist.split(',').filter(|h| !h.is_empty()) {
+        let (host, port) = parse_host(entry)?;
+        if matches!(&host, Host::Tcp(h) if h.is_empty()) {
+            hosts.push(Host::Tcp("localhost".into()));
+        } else {
+            hosts.push(host);
+        }
+        url_ports.push(match port {
+            Some("") | None => None,
+            Some(p) => Some(parse_port(p, "DATABASE_URL")?),
+        });
+    }
+
+    let mut dbname = (!path.is_empty())
+        .then(|| decode(path, "database name"))
+        .transpose()?;
+    let mut sslmode: Option<(SslMode, &'static str)> = None;
+    let mut tls_files = TlsFiles::default();
+    let mut connect_timeout = None;
+    let mut application_name = None;
+    let mut options = None;
+    let mut session_attrs = SessionAttrs::Any;
+    let mut require_channel_binding = false;
+    let mut param_port = None;
+    let mut warnings = Vec::new();
+
+    let set_mode = |current: &mut Option<(SslMode, &'static str)>,
+                    value: &str,
+                    key: &'static str| {
+        let mode = SslMode::parse(value).ok_or_else(|| {
+            Error::config(format!(
+                "DATABASE_URL parameter {key}='{value}' is not one of disable, allow, prefer, require, verify-ca, verify-full"
+            ))
+        })?;
+        if let Some((other, other_key)) = *current {
+            if other != mode {
+                return Err(Error::config(format!(
+                    "DATABASE_URL gives {other_key}={} and {key}={}: they disagree",
+                    other.as_str(),
+                    mode.as_str()
+                )));
+            }
+        }
+        *current = Some((mode, key));
+        Ok(())
+    };
+
+    for (key, value) in &params {
+        match key.as_str() {
+            "sslmode" => set_mode(&mut sslmode, value, "sslmode")?,
+            // asyncpg's spelling; its `require` does not verify either.
+            "ssl" => set_mode(&mut sslmode, value, "ssl")?,
+            "sslrootcert" => tls_files.root_cert = Some(PathBuf::from(value)),
+            "sslcert" => tls_files.client_cert = Some(PathBuf::from(value)),
+            "sslkey" => tls_files.client_key = Some(PathBuf::from(value)),
+            "connect_timeout" | "timeout" | "connect-timeout" => {
+                connect_timeout = parse_timeout(value, &format!("DATABASE_URL parameter {key}"))?
+            }
+            "application_name" | "fallback_application_name" => {
+                if key == "application_name" || application_name.is_none() {
+                    application_name = Some(value.clone())
+                }
+            }
+            "options" => options = Some(value.clone()),
+            "target_session_attrs" => session_attrs = parse_attrs(value)?,
+            "channel_binding" => match value.as_str() {
+                "require" => require_channel_binding = true,
+                "prefer" | "disable" => {}
+                other => {
+                    return Err(Error::config(format!(
+                        "DATABASE_URL parameter channel_binding='{other}' is not one of disable, prefer, require"
+                    )))
+                }
+            },
+            "host" => {
+                for h in value.split(',').filter(|h| !h.is_empty()) {
+                    hosts.push(host_of(h.to_string()));
+                    url_ports.push(None);
+                }
+            }
+            "port" => param_port = Some(value.clone()),
+            "dbname" | "database" => dbname = Some(value.clone()),
+            "user" => user = Some(value.clone()),
+            "password" => password = Some(value.clone()),
+            "gssencmode" if value == "require" => {
+                return Err(Error::config(
+                    "DATABASE_URL parameter gssencmode=require: GSSAPI encryption is not supported; refusing rather than connecting without it",
+                ))
+            }
+            k if REFUSED_SECURITY_PARAMS.contains(&k) => {
+                return Err(Error::config(format!(
+                    "DATABASE_URL parameter '{k}' tightens security but is not supported by yogaflow-migrate; refusing rather than ignoring it"
+                )))
+            }
+            k => warnings.push(format!(
+                "DATABASE_URL parameter '{k}' is not used by yogaflow-migrate; ignored"
+            )),
+        }
+    }
+
+    // libpq's environment fallbacks, for what the URL did not say.
+    if hosts.is_empty() {
+        let h = env("PGHOST").unwrap_or_else(|| "localhost".into());
+        for h in h.split(',').filter(|h| !h.is_empty()) {
+            hosts.push(host_of(h.to_string()));
+            url_ports.push(None);
+        }
+    }
+    let default_port = match param_port.or_else(|| env("PGPORT")) {
+        Some(p) => parse_port(&p, "port")?,
+        None => 5432,
+    };
+    let mut ports: Vec<u16> = url_ports
+        .iter()
+        .map(|p| p.unwrap_or(default_port))
+        .collect();
+    if ports.iter().all(|p| *p == ports[0]) {
+        ports.truncate(1);
+    }
+    let user = user
+        .or_else(|| env("PGUSER"))
+        .unwrap_or_else(|| "postgres".into());
+    if password.is_none() {
+        password = env("PGPASSWORD");
+    }
+    if let Some(p) = &password {
+        crate::redact::register(p);
+    }
+    let dbname = dbname
+        .or_else(|| env("PGDATABASE"))
+        .unwrap_or_else(|| user.clone());
+    if sslmode.is_none() {
+        if let Some(m) = env("PGSSLMODE") {
+            set_mode(&mut sslmode, &m, "PGSSLMODE")?;
+        }
+    }
+    if tls_files.root_cert.is_none() {
+        tls_files.root_cert = env("PGSSLROOTCERT").map(PathBuf::from);
+    }
+    if tls_files.client_cert.is_none() {
+        tls_files.client_cert = env("PGSSLCERT").map(PathBuf::from);
+    }
+    if tls_files.client_key.is_none() {
+        tls_files.client_key = env("PGSSLKEY").map(PathBuf::from);
+    }
+    if connect_timeout.is_none() {
+        if let Some(t) = env("PGCONNECT_TIMEOUT") {
+            connect_timeout = parse_timeout(&t, "PGCONNECT_TIMEOUT")?;
+        }
+    }
+    if application_name.is_none() {
+        application_name = env("PGAPPNAME");
+    }
+    if options.is_none() {
+        options = env("PGOPTIONS");
+    }
+    if session_attrs == SessionAttrs::Any {
+        if let Some(a) = env("PGTARGETSESSIONATTRS") {
+            session_attrs = parse_attrs(&a)?;
+        }
+    }
+    Ok(Parsed {
+        target: Target::Postgres(Box::new(PgTarget {
+            hosts,
+            ports,
+            user,
+            password,
+            dbname,
+            sslmode: sslmode.map(|(m, _)| m).unwrap_or(SslMode::Prefer),
+            tls_files,
+            connect_timeout,
+            application_name,
+            options,
+            session_attrs,
+            require_channel_binding,
+        })),
+        warnings,
+    })
+}
+
+fn parse_timeout(value: &str, what: &str) -> Result<Option<Duration>> {
+    let secs: f64 = value
+        .trim()
+        .parse()
+        .ok()
+        .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+        .ok_or_else(|| Error::config(format!("{what}='{value}' is not a number of seconds")))?;
+    // libpq: 0 means wait forever, and anything below 2 s is raised to 2 s.
+    Ok((secs > 0.0).then(|| Duration::from_secs_f64(secs.max(2.0))))
+}
+
+fn parse_attrs(value: &str) -> Result<SessionAttrs> {
+    Ok(match value {
+        "any" => SessionAttrs::Any,
+        "read-write" | "primary" => SessionAttrs::ReadWrite,
+        "read-only" | "standby" | "prefer-standby" => SessionAttrs::ReadOnly,
+        other => {
+            return Err(Error::config(format!(
+                "target_session_attrs='{other}' is not one of any, read-write, primary, read-only, standby, prefer-standby"
+            )))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn pg(url: &str, env: &[(&str, &str)]) -> PgTarget {
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        match parse(url, &|k| env.get(k).cloned()).unwrap().target {
+            Target::Postgres(p) => *p,
+            other => panic!("{url}: {other:?}"),
+        }
+    }
+
+    fn err(url: &str) -> String {
+        parse(url, &|_| None).unwrap_err().to_string()
+    }
+
+    fn tcp(h: &str) -> Host {
+        Host::Tcp(h.into())
+    }
+
+    #[test]
+    fn every_postgres_spelling_reaches_the_same_place() {
+        for scheme in [
+            "postgres",
+            "postgresql",
+            "postgresql+asyncpg",
+            "postgresql+psycopg2",
+            "postgresql+psycopg",
+            "POSTGRESQL",
+        ] {
+            let t = pg(&format!("{scheme}://u:pw@db.example:6543/yoga"), &[]);
+            assert_eq!(t.hosts, vec![tcp("db.example")], "{scheme}");
+            assert_eq!((t.ports.as_slice(), t.user.as_str()), (&[6543][..], "u"));
+            assert_eq!(t.password.as_deref(), Some("pw"));
+            assert_eq!(t.dbname, "yoga");
+            assert_eq!(t.sslmode, SslMode::Prefer);
+        }
+    }
+
+    #[test]
+    fn decodes_and_splits_hosts() {
+        type Case = (
+            &'static str,
+            Vec<Host>,
+            Vec<u16>,
+            &'static str,
+            Option<&'static str>,
+            &'static str,
+        );
+        let cases: &[Case] = &[
+            (
+                "postgresql://us%40er:p%40ss%3Aw%2Fd@h/d%20b",
+                vec![tcp("h")],
+                vec![5432],
+                "us@er",
+                Some("p@ss:w/d"),
+                "d b",
+            ),
+            (
+                "postgresql://u:p@ss@h:1/d",
+                vec![tcp("h")],
+                vec![1],
+                "u",
+                Some("p@ss"),
+                "d",
+            ),
+            (
+                "postgresql://[::1]:5433/d",
+                vec![tcp("::1")],
+                vec![5433],
+                "postgres",
+                None,
+                "d",
+            ),
+            (
+                "postgresql://[::1]/d",
+                vec![tcp("::1")],
+                vec![5432],
+                "postgres",
+                None,
+                "d",
+            ),
+            (
+                "postgresql://a:1,b:2/d",
+                vec![tcp("a"), tcp("b")],
+                vec![1, 2],
+                "postgres",
+                None,
+                "d",
+            ),
+            (
+                "postgresql://a,b:7/d",
+                vec![tcp("a"), tcp("b")],
+                vec![5432, 7],
+                "postgres",
+                None,
+                "d",
+            ),
+            (
+                "postgresql:///d?host=/var/run/postgresql",
+                vec![Host::Unix("/var/run/postgresql".into())],
+                vec![5432],
+                "postgres",
+                None,
+                "d",
+            ),
+            (
+                "postgresql://%2Ftmp%2Fsock:5444/d",
+                vec![Host::Unix("/tmp/sock".into())],
+                vec![5444],
+                "postgres",
+                None,
+                "d",
+            ),
+            (
+                "postgresql://u@/",
+                vec![tcp("localhost")],
+                vec![5432],
+                "u",
+                None,
+                "u",
+            ),
+        ];
+        for (url, hosts, ports, user, pw, db) in cases {
+            let t = pg(url, &[]);
+            assert_eq!(&t.hosts, hosts, "{url}");
+            assert_eq!(&t.ports, ports, "{url}");
+            assert_eq!(t.user, *user, "{url}");
+            assert_eq!(t.password.as_deref(), *pw, "{url}");
+            assert_eq!(t.dbname, *db, "{url}");
+        }
+    }
+
+    #[test]
+    fn query_parameters_and_env_fallbacks() {
+        let t = pg(
+            "postgresql://h/d?sslmode=verify-full&sslrootcert=/ca.pem&connect_timeout=1&application_name=a&options=-c%20x%3D1&target_session_attrs=read-write",
+            &[("PGSSLMODE", "disable"), ("PGAPPNAME", "ignored")],
+        );
+        assert_eq!(t.sslmode, SslMode::VerifyFull);
+        assert_eq!(t.tls_files.root_cert, Some(PathBuf::from("/ca.pem")));
+        assert_eq!(t.connect_timeout, Some(Duration::from_secs(2)));
+        assert_eq!(t.application_name.as_deref(), Some("a"));
+        assert_eq!(t.options.as_deref(), Some("-c x=1"));
+        assert_eq!(t.session_attrs, SessionAttrs::ReadWrite);
+
+        let t = pg(
+            "postgresql://h/d",
+            &[
+                ("PGSSLMODE", "require"),
+                ("PGSSLROOTCERT", "/r.pem"),
+                ("PGCONNECT_TIMEOUT", "7"),
+                ("PGAPPNAME", "app"),
+                ("PGPASSWORD", "envpw"),
+            ],
+        );
+        assert_eq!(t.sslmode, SslMode::Require);
+        assert_eq!(t.tls_files.root_cert, Some(PathBuf::from("/r.pem")));
+        assert_eq!(t.connect_timeout, Some(Duration::from_secs(7)));
+        assert_eq!(t.application_name.as_deref(), Some("app"));
+        assert_eq!(t.password.as_deref(), Some("envpw"));
+
+        let t = pg("postgresql+asyncpg://h/d?ssl=require", &[]);
+        assert_eq!(t.sslmode, SslMode::Require);
+        let t = pg(
+            "postgresql://",
+            &[
+                ("PGHOST", "e"),
+                ("PGPORT", "9"),
+                ("PGUSER", "x"),
+                ("PGDATABASE", "y"),
+            ],
+        );
+        assert_eq!(
+            (t.hosts, t.ports, t.user, t.dbname),
+            (vec![tcp("e")], vec![9], "x".into(), "y".into())
+        );
+    }
+
+    #[test]
+    fn unknown_parameters_warn_by_name() {
+        let parsed = parse("postgresql://h/d?foo=1&keepalives=1", &|_| None).unwrap();
+        assert_eq!(parsed.warnings.len(), 2);
+        assert!(parsed.warnings[0].contains("'foo'"));
+    }
+
+    #[test]
+    fn errors_name_the_part() {
+        let cases = [
+            ("postgresql://u:p@h:notaport/d", "port 'notaport'"),
+            ("postgresql://h:70000/d", "port '70000'"),
+            ("postgresql://[::1/d", "IPv6"),
+            ("postgresql://h/d?sslmode=maybe", "sslmode='maybe'"),
+            ("postgresql://h/d?sslmode=disable&ssl=require", "disagree"),
+            ("postgresql://h/d?sslcrl=/x", "'sslcrl'"),
+            (
+                "postgresql://h/d?connect_timeout=soon",
+                "connect_timeout='soon'",
+            ),
+            ("mysql://h/d", "scheme 'mysql'"),
+            ("just-a-path.db", "no scheme"),
+            ("sqlite://", "in-memory"),
+            ("sqlite:///:memory:", "in-memory"),
+            ("sqlite:///file:x?mode=memory", "in-memory"),
+            ("sqlite://host/x.db", "no host"),
+        ];
+        for (url, want) in cases {
+            let e = err(url);
+            assert!(e.contains(want), "{url}: {e}");
+        }
+    }
+
+    #[test]
+    fn sqlite_paths() {
+        let cases = [
+            ("sqlite:///relative.db", "relative.db"),
+            ("sqlite:////abs/yoga.db", "/abs/yoga.db"),
+            ("sqlite+aiosqlite:///./yogaflow.db", "./yogaflow.db"),
+            ("sqlite+pysqlite:///dir/a%20b.db", "dir/a b.db"),
+        ];
+        for (url, want) in cases {
+            match parse(url, &|_| None).unwrap().target {
+                Target::Sqlite(s) => assert_eq!(s.path, PathBuf::from(want), "{url}"),
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn display_never_shows_the_password() {
+        let t = pg("postgresql://u:Sup3rS3cret@h:5/d?sslmode=require", &[]);
+        let shown = format!("{t} {t:?}");
+        assert!(!shown.contains("Sup3rS3cret"), "{shown}");
+        assert!(
+            shown.contains("postgresql://u:***@h:5/d?sslmode=require"),
+            "{shown}"
+        );
+    }
+}
