@@ -10,9 +10,11 @@ pub mod error;
 pub mod lock;
 pub mod logging;
 pub mod migrate;
+pub mod ops;
 pub mod redact;
 pub mod schema;
 pub mod tls;
+pub mod transfer;
 pub mod up;
 pub mod url;
 
@@ -49,10 +51,21 @@ pub fn run(cli: Cli) -> Result<()> {
 
 async fn dispatch(cli: Cli, config: &Config) -> Result<()> {
     let command = cli.command.unwrap_or(Command::Up(Default::default()));
-    let target = config.target()?;
+    let target = match &command {
+        Command::Copy(args) if args.to.is_some() => {
+            config::parse_url(args.to.as_deref().unwrap_or_default())?
+        }
+        _ => config.target()?,
+    };
     match command {
         Command::Up(args) => up::run(config, &target, &args).await,
-        _ => Err(Error::internal("this command is not built yet")),
+        Command::Status(args) => ops::status(config, &target, &args).await,
+        Command::Verify(args) => ops::verify(config, &target, &args).await,
+        Command::Down(args) => ops::down(config, &target, &args).await,
+        Command::Baseline(args) => ops::baseline(config, &target, &args).await,
+        Command::Export(args) => transfer::export(config, &target, &args).await,
+        Command::Import(args) => transfer::import(config, &target, &args).await,
+        Command::Copy(args) => transfer::copy(config, &target, &args).await,
     }
 }
 
