@@ -17,7 +17,11 @@ fn refinery_reads_our_history_as_its_own() {
         .env("DATABASE_URL", format!("sqlite:///{}", path.display()))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let mut conn = rusqlite::Connection::open(&path).unwrap();
     let runner = embedded::migrations::runner();

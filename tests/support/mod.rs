@@ -1,0 +1,610 @@
+//! Shared integration-test support: throwaway PostgreSQL clusters (initdb on a free port,
+//! trust or password auth, TLS off, self-signed or CA-signed, plaintext allowed or not),
+//! temporary SQLite files, and a runner for the real binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// How a test cluster authenticates and encrypts.
+#[derive(Clone, Debug, Default)]
+pub struct PgOptions {
+    /// `None`: trust; `Some(pw)`: scram-sha-256 over TCP for `postgres` with this password.
+    pub password: Option<String>,
+    /// Server certificate.
+    pub tls: Tls,
+    /// Only `hostssl` lines: plaintext TCP is rejected.
+    pub require_tls: bool,
+}
+
+/// The server's TLS setup.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Tls {
+    /// `ssl = off`.
+    #[default]
+    Off,
+    /// A self-signed certificate for CN=localhost, SAN DNS:localhost only (as on Railway).
+    SelfSigned,
+    /// A certificate signed by a test CA, SAN DNS:localhost and IP:127.0.0.1.
+    CaSigned,
+}
+
+/// A running (or initialised) throwaway cluster; stopped and removed on drop.
+pub struct PgCluster {
+    dir: tempfile::TempDir,
+    port: u16,
+    opts: PgOptions,
+    bindir: PathBuf,
+}
+
+fn bindir() -> PathBuf {
+    if let Ok(dir) = std::env::var("PG_BIN") {
+        return PathBuf::from(dir);
+    }
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if dir.join("initdb").exists() {
+            return dir;
+        }
+    }
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.path().join("bin"))
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.retain(|d| d.join("initdb").exists());
+    dirs.sort_by_key(|d| {
+        d.parent()
+            .and_then(|p| p.file_name())
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    dirs.pop().unwrap_or_else(|| {
+        panic!("PostgreSQL server binaries not found (apt-get install postgresql); tests need a real server")
+    })
+}
+
+fn is_root() -> bool {
+    // SAFETY-free check: `id -u` avoids a libc dependency.
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// A command that runs as the `postgres` user when we are root (initdb and postgres refuse root).
+fn as_server_user(program: &Path) -> Command {
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+fn chown_to_server_user(path: &Path) {
+    if is_root() {
+        let ok = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(path)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "chown {}", path.display());
+    }
+}
+
+fn checked(cmd: &mut Command, what: &str) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl PgCluster {
+    /// initdb, start, wait until ready.
+    pub fn start(opts: PgOptions) -> PgCluster {
+        let c = PgCluster::init_only(opts);
+        c.start_server();
+        c
+    }
+
+    /// initdb and configure, without starting.
+    pub fn init_only(opts: PgOptions) -> PgCluster {
+        let dir = tempfile::Builder::new().prefix("yf-pg-").tempdir().unwrap();
+        let bindir = bindir();
+        chown_to_server_user(dir.path());
+        let data = dir.path().join("data");
+        let mut initdb = as_server_user(&bindir.join("initdb"));
+        initdb
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", "postgres", "--no-sync", "-E", "UTF8", "--locale=C"])
+            .args(["--auth-local=trust"]);
+        if let Some(pw) = &opts.password {
+            let pwfile = dir.path().join("pwfile");
+            std::fs::write(&pwfile, pw).unwrap();
+            chown_to_server_user(&pwfile);
+            initdb
+                .arg("--auth-host=scram-sha-256")
+                .arg(format!("--pwfile={}", pwfile.display()));
+        } else {
+            initdb.arg("--auth-host=trust");
+        }
+        checked(&mut initdb, "initdb");
+
+        let method = if opts.password.is_some() {
+            "scram-sha-256"
+        } else {
+            "trust"
+        };
+        let mut hba = String::from("local all all trust\n");
+        let kind = if opts.require_tls { "hostssl" } else { "host" };
+        hba.push_str(&format!(
+            "{kind} all all 127.0.0.1/32 {method}\n{kind} all all ::1/128 {method}\n"
+        ));
+        std::fs::write(data.join("pg_hba.conf"), hba).unwrap();
+
+        let mut conf = String::from(
+            "fsync = off\nfull_page_writes = off\nsynchronous_commit = off\nshared_buffers = 16MB\n\
+             max_connections = 60\nlisten_addresses = '127.0.0.1'\nlog_min_messages = warning\n",
+        );
+        conf.push_str(&format!(
+            "unix_socket_directories = '{}'\n",
+            dir.path().display()
+        ));
+        if opts.tls != Tls::Off {
+            make_certs(dir.path(), opts.tls);
+            conf.push_str(&format!(
+                "ssl = on\nssl_cert_file = '{0}/server.crt'\nssl_key_file = '{0}/server.key'\n",
+                dir.path().display()
+            ));
+        }
+        let path = data.join("postgresql.conf");
+        let mut all = std::fs::read_to_string(&path).unwrap();
+        all.push_str(&conf);
+        std::fs::write(&path, all).unwrap();
+        chown_to_server_user(dir.path());
+        PgCluster {
+            dir,
+            port: free_port(),
+            opts,
+            bindir,
+        }
+    }
+
+    /// Starts a cluster made by [`PgCluster::init_only`]; blocks until it accepts connections.
+    pub fn start_server(&self) {
+        let out = as_server_user(&self.bindir.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .arg("-l")
+            .arg(self.dir.path().join("server.log"))
+            .args(["-w", "-t", "60", "-o"])
+            .arg(format!("-p {}", self.port))
+            .arg("start")
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            let log =
+                std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
+            panic!(
+                "PostgreSQL did not start on port {}: {}\n{}",
+                self.port,
+                String::from_utf8_lossy(&out.stderr),
+                log
+            );
+        }
+    }
+
+    /// Stops the server (immediate).
+    pub fn stop_server(&self) {
+        let _ = as_server_user(&self.bindir.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["-m", "immediate", "-w", "stop"])
+            .output();
+    }
+
+    /// TCP port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Directory holding the Unix socket.
+    pub fn socket_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// PEM the client should trust: the CA (CaSigned) or the certificate itself (SelfSigned).
+    pub fn ca_cert_path(&self) -> Option<PathBuf> {
+        match self.opts.tls {
+            Tls::Off => None,
+            Tls::SelfSigned => Some(self.dir.path().join("server.crt")),
+            Tls::CaSigned => Some(self.dir.path().join("ca.crt")),
+        }
+    }
+
+    /// `postgresql://postgres[:pw]@127.0.0.1:port/db`, password percent-encoded.
+    pub fn url(&self, db: &str) -> String {
+        let pw = self
+            .opts
+            .password
+            .as_deref()
+            .map(|p| format!(":{}", percent(p)))
+            .unwrap_or_default();
+        format!("postgresql://postgres{pw}@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// A fresh, uniquely named database.
+    pub fn create_db(&self) -> String {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "t_{}_{}",
+            N.fetch_add(1, Ordering::SeqCst),
+            std::process::id()
+        );
+        self.psql("postgres", &format!("CREATE DATABASE {name}"));
+        name
+    }
+
+    fn psql_command(&self, db: &str) -> Command {
+        let mut c = Command::new(self.bindir.join("psql"));
+        c.arg("-h")
+            .arg(self.dir.path())
+            .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", db])
+            .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1"])
+            .env_remove("PGPASSWORD")
+            .env_remove("DATABASE_URL");
+        c
+    }
+
+    /// Runs SQL as superuser over the Unix socket; panics on failure; trimmed output.
+    pub fn psql(&self, db: &str, sql: &str) -> String {
+        checked(
+            self.psql_command(db).arg("-c").arg(sql),
+            &format!("psql {sql}"),
+        )
+        .trim()
+        .to_string()
+    }
+
+    /// Starts psql running `sql` in the background (for holding locks).
+    pub fn psql_background(&self, db: &str, sql: &str) -> Child {
+        self.psql_command(db)
+            .arg("-c")
+            .arg(sql)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Server log so far (for failure messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        self.stop_server();
+    }
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    checked(
+        Command::new("openssl").current_dir(dir).args(args),
+        &format!("openssl {}", args.join(" ")),
+    );
+}
+
+fn make_certs(dir: &Path, tls: Tls) {
+    match tls {
+        Tls::Off => {}
+        Tls::SelfSigned => openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.crt",
+                "-subj",
+                "/CN=localhost",
+                "-addext",
+                "subjectAltName=DNS:localhost",
+            ],
+        ),
+        Tls::CaSigned => {
+            openssl(
+                dir,
+                &[
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-days",
+                    "2",
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.crt",
+                    "-subj",
+                    "/CN=yogaflow-test-ca",
+                    "-addext",
+                    "basicConstraints=critical,CA:TRUE",
+                    "-addext",
+                    "keyUsage=critical,keyCertSign,cRLSign",
+                ],
+            );
+            openssl(
+                dir,
+                &[
+                    "req",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-keyout",
+                    "server.key",
+                    "-out",
+                    "server.csr",
+                    "-subj",
+                    "/CN=localhost",
+                ],
+            );
+            std::fs::write(
+                dir.join("san.ext"),
+                "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+            )
+            .unwrap();
+            openssl(
+                dir,
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    "server.csr",
+                    "-CA",
+                    "ca.crt",
+                    "-CAkey",
+                    "ca.key",
+                    "-CAcreateserial",
+                    "-days",
+                    "2",
+                    "-out",
+                    "server.crt",
+                    "-extfile",
+                    "san.ext",
+                ],
+            );
+        }
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        dir.join("server.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+}
+
+/// Percent-encodes everything but unreserved characters.
+pub fn percent(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A SQLite file path in a temporary directory (the file itself is not created).
+pub struct TempSqlite {
+    dir: tempfile::TempDir,
+}
+
+impl TempSqlite {
+    /// A new empty directory.
+    pub fn new() -> TempSqlite {
+        TempSqlite {
+            dir: tempfile::Builder::new()
+                .prefix("yf-sqlite-")
+                .tempdir()
+                .unwrap(),
+        }
+    }
+
+    /// `<dir>/yogaflow.db`.
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("yogaflow.db")
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `sqlite:////abs/path/yogaflow.db`.
+    pub fn url(&self) -> String {
+        format!("sqlite:///{}", self.path().display())
+    }
+
+    /// Runs SQL with rusqlite; rows as `a|b` lines, trimmed.
+    pub fn sqlite(&self, sql: &str) -> String {
+        let conn = rusqlite::Connection::open(self.path()).unwrap();
+        let mut lines = Vec::new();
+        for stmt in split_statements(sql) {
+            let mut st = conn
+                .prepare(&stmt)
+                .unwrap_or_else(|e| panic!("{stmt}: {e}"));
+            let n = st.column_count();
+            let mut rows = st.query([]).unwrap_or_else(|e| panic!("{stmt}: {e}"));
+            while let Some(row) = rows.next().unwrap() {
+                let cells: Vec<String> = (0..n)
+                    .map(|i| match row.get_ref(i).unwrap() {
+                        rusqlite::types::ValueRef::Null => String::new(),
+                        rusqlite::types::ValueRef::Integer(v) => v.to_string(),
+                        rusqlite::types::ValueRef::Real(v) => v.to_string(),
+                        rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into(),
+                        rusqlite::types::ValueRef::Blob(b) => format!("<{} bytes>", b.len()),
+                    })
+                    .collect();
+                lines.push(cells.join("|"));
+            }
+        }
+        lines.join("\n").trim().to_string()
+    }
+}
+
+impl Default for TempSqlite {
+    fn default() -> Self {
+        TempSqlite::new()
+    }
+}
+
+/// Splits on `;` outside quotes (enough for test SQL).
+fn split_statements(sql: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quote = None;
+    for ch in sql.chars() {
+        match (quote, ch) {
+            (None, '\'' | '"') => quote = Some(ch),
+            (Some(q), c) if c == q => quote = None,
+            (None, ';') => {
+                if !cur.trim().is_empty() {
+                    out.push(cur.trim().to_string());
+                }
+                cur.clear();
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(ch);
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur.trim().to_string());
+    }
+    out
+}
+
+/// The outcome of one run of the binary.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code (minus the signal number when killed by one).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    /// stdout and stderr together.
+    pub fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+
+    /// Panics, showing both streams, unless the exit code is `code`.
+    pub fn assert_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code, code,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// The binary, with an environment free of the caller's database settings.
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_yogaflow-migrate"));
+    for (k, _) in std::env::vars() {
+        if k == "DATABASE_URL"
+            || k == "RUST_LOG"
+            || k.starts_with("PG")
+            || k.starts_with("MIGRATE_")
+            || k.starts_with("RAILWAY_")
+        {
+            c.env_remove(k);
+        }
+    }
+    c.stdin(Stdio::null());
+    c
+}
+
+fn finish(mut c: Command) -> Run {
+    let out = c.output().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    Run {
+        code: out
+            .status
+            .code()
+            .unwrap_or_else(|| -out.status.signal().unwrap_or(0)),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs the binary with `args` and `env`.
+pub fn run(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut c = bin();
+    c.args(args).envs(env.iter().copied());
+    finish(c)
+}
+
+/// Runs the binary in `dir`.
+pub fn run_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut c = bin();
+    c.current_dir(dir).args(args).envs(env.iter().copied());
+    finish(c)
+}
+
+/// Panics if `secret` (raw or percent-encoded) appears in the run's output.
+pub fn assert_no_secret(run: &Run, secret: &str) {
+    let all = run.all();
+    for form in [secret.to_string(), percent(secret)] {
+        assert!(!all.contains(&form), "secret leaked ({form}):\n{all}");
+    }
+}
+
+/// Waits until `f` is true or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}

@@ -1,0 +1,554 @@
+//! The main job against real servers: `up` on fresh PostgreSQL databases and SQLite files,
+//! concurrency, failures and their exit codes, every URL form, the TLS matrix, history
+//! safety, signals, and that the password never shows.
+
+mod support;
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use support::*;
+
+const SECRET: &str = "Pw-Zebra#42@Lotus/9";
+const KEY: i64 = 8_750_326_269_032_034_167;
+
+fn encoded(secret: &str) -> String {
+    percent(secret)
+}
+
+/// One password-protected cluster shared by the tests of this file.
+fn cluster() -> &'static PgCluster {
+    static C: OnceLock<PgCluster> = OnceLock::new();
+    C.get_or_init(|| {
+        PgCluster::start(PgOptions {
+            password: Some(SECRET.into()),
+            ..PgOptions::default()
+        })
+    })
+}
+
+fn url(db: &str) -> String {
+    format!(
+        "postgresql://postgres:{}@127.0.0.1:{}/{db}",
+        encoded(SECRET),
+        cluster().port()
+    )
+}
+
+fn up(url: &str, extra: &[(&str, &str)]) -> Run {
+    let mut env = vec![("DATABASE_URL", url)];
+    env.extend_from_slice(extra);
+    let r = run(&["up"], &env);
+    assert_no_secret(&r, SECRET);
+    r
+}
+
+fn history(db: &str) -> String {
+    cluster().psql(db, "SELECT string_agg(version || ':' || name, ',' ORDER BY version) FROM refinery_schema_history")
+}
+
+fn schema_dump(db: &str) -> String {
+    cluster().psql(
+        db,
+        "SELECT string_agg(table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable || ' ' || coalesce(column_default, ''), E'\\n' ORDER BY table_name, column_name) FROM information_schema.columns WHERE table_schema = 'public'",
+    ) + &cluster().psql(db, "SELECT string_agg(indexdef, E'\\n' ORDER BY indexname) FROM pg_indexes WHERE schemaname = 'public'")
+}
+
+const ALL: &str = "1:users,2:poses,3:sequences,4:practice,5:query_indexes";
+
+#[test]
+fn fresh_postgres_gets_all_five_then_nothing() {
+    let db = cluster().create_db();
+    let r = up(&url(&db), &[]);
+    r.assert_code(0);
+    assert!(r.stderr.contains("applied V1__users in"), "{}", r.stderr);
+    assert!(r.stderr.contains("schema version 0 -> 5"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(":***@127.0.0.1"),
+        "target is logged redacted: {}",
+        r.stderr
+    );
+    assert_eq!(history(&db), ALL);
+    let before = schema_dump(&db);
+    let r = up(&url(&db), &[]);
+    r.assert_code(0);
+    assert!(r.stderr.contains("nothing to apply"), "{}", r.stderr);
+    assert_eq!(schema_dump(&db), before);
+    assert_eq!(history(&db), ALL);
+}
+
+#[test]
+fn bare_command_and_sqlite_default_in_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run_in(dir.path(), &[], &[]);
+    r.assert_code(0);
+    assert!(r.stderr.contains("DATABASE_URL is not set"), "{}", r.stderr);
+    assert!(dir.path().join("yogaflow.db").exists());
+    let r = run_in(dir.path(), &[], &[]);
+    r.assert_code(0);
+    assert!(r.stderr.contains("nothing to apply"), "{}", r.stderr);
+}
+
+#[test]
+fn fresh_sqlite_gets_all_five_then_nothing() {
+    let s = TempSqlite::new();
+    let r = run(&["up"], &[("DATABASE_URL", &s.url())]);
+    r.assert_code(0);
+    let rows = s.sqlite("SELECT group_concat(version || ':' || name, ',') FROM (SELECT * FROM refinery_schema_history ORDER BY version)");
+    assert_eq!(rows, ALL);
+    let schema = s.sqlite("SELECT group_concat(sql, ';') FROM sqlite_master");
+    run(&["up"], &[("DATABASE_URL", &s.url())]).assert_code(0);
+    assert_eq!(
+        s.sqlite("SELECT group_concat(sql, ';') FROM sqlite_master"),
+        schema
+    );
+}
+
+#[test]
+fn eight_replicas_at_once_on_postgres() {
+    let db = cluster().create_db();
+    let u = url(&db);
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let u = u.clone();
+            std::thread::spawn(move || run(&["up"], &[("DATABASE_URL", &u)]))
+        })
+        .collect();
+    for h in handles {
+        let r = h.join().unwrap();
+        r.assert_code(0);
+        assert_no_secret(&r, SECRET);
+    }
+    assert_eq!(history(&db), ALL);
+    assert_eq!(
+        cluster().psql(&db, "SELECT count(*) FROM refinery_schema_history"),
+        "5"
+    );
+}
+
+#[test]
+fn eight_processes_at_once_on_one_sqlite_file() {
+    let s = TempSqlite::new();
+    let u = s.url();
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let u = u.clone();
+            std::thread::spawn(move || run(&["up"], &[("DATABASE_URL", &u)]))
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap().assert_code(0);
+    }
+    assert_eq!(
+        s.sqlite("SELECT count(*), count(DISTINCT version) FROM refinery_schema_history"),
+        "5|5"
+    );
+}
+
+#[test]
+fn a_table_in_the_way_of_migration_3_stops_there() {
+    let db = cluster().create_db();
+    run(&["up", "--target", "2"], &[("DATABASE_URL", &url(&db))]).assert_code(0);
+    cluster().psql(&db, "CREATE TABLE sequences (id int)");
+    let r = up(&url(&db), &[]);
+    r.assert_code(6);
+    assert!(
+        r.stderr.contains("migration V3__sequences failed and was rolled back: relation \"sequences\" already exists (SQLSTATE 42P07)"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(history(&db), "1:users,2:poses");
+    // Nothing of migration 3 stayed behind (sequence_poses is created after the failing statement
+    // in the same file, and the transaction took everything back).
+    assert_eq!(
+        cluster().psql(
+            &db,
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'sequence_poses'"
+        ),
+        "0"
+    );
+
+    let s = TempSqlite::new();
+    run(&["up", "--target", "2"], &[("DATABASE_URL", &s.url())]).assert_code(0);
+    s.sqlite("CREATE TABLE sequences (id int)");
+    let r = run(&["up"], &[("DATABASE_URL", &s.url())]);
+    r.assert_code(6);
+    assert!(
+        r.stderr.contains(
+            "migration V3__sequences failed and was rolled back: table sequences already exists"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        s.sqlite("SELECT group_concat(version, ',') FROM refinery_schema_history"),
+        "1,2"
+    );
+    assert_eq!(
+        s.sqlite("SELECT count(*) FROM sqlite_master WHERE name = 'sequence_poses'"),
+        "0"
+    );
+}
+
+#[test]
+fn wrong_password_fails_at_once() {
+    let db = cluster().create_db();
+    let bad = format!(
+        "postgresql://postgres:Wr0ng-Secret-77@127.0.0.1:{}/{db}",
+        cluster().port()
+    );
+    let start = Instant::now();
+    let r = run(
+        &["up"],
+        &[("DATABASE_URL", &bad), ("MIGRATE_WAIT_TIMEOUT", "30")],
+    );
+    r.assert_code(4);
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "must not wait for a wrong password"
+    );
+    assert!(
+        r.stderr
+            .contains("authentication failed for postgresql://postgres:***@"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("28P01"), "{}", r.stderr);
+    assert_no_secret(&r, "Wr0ng-Secret-77");
+}
+
+#[test]
+fn missing_database_fails_at_once() {
+    let r = up(&url("no_such_db"), &[("MIGRATE_WAIT_TIMEOUT", "30")]);
+    r.assert_code(4);
+    assert!(r.stderr.contains("database does not exist"), "{}", r.stderr);
+    assert!(r.stderr.contains("3D000"), "{}", r.stderr);
+}
+
+#[test]
+fn nothing_listening_gives_up_after_the_wait_timeout() {
+    let port = free_port();
+    let u = format!(
+        "postgresql://postgres:{}@127.0.0.1:{port}/x",
+        encoded(SECRET)
+    );
+    let start = Instant::now();
+    let r = up(&u, &[("MIGRATE_WAIT_TIMEOUT", "2")]);
+    let took = start.elapsed();
+    r.assert_code(3);
+    assert!(
+        took >= Duration::from_millis(1500) && took < Duration::from_secs(15),
+        "{took:?}"
+    );
+    assert!(r.stderr.contains("unreachable"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("waiting for database (attempt 1"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_server_that_starts_later_is_waited_for() {
+    let late = PgCluster::init_only(PgOptions {
+        password: Some(SECRET.into()),
+        ..PgOptions::default()
+    });
+    let u = format!(
+        "postgresql://postgres:{}@127.0.0.1:{}/postgres",
+        encoded(SECRET),
+        late.port()
+    );
+    let child = std::thread::spawn(move || up(&u, &[("MIGRATE_WAIT_TIMEOUT", "60")]));
+    std::thread::sleep(Duration::from_secs(3));
+    late.start_server();
+    let r = child.join().unwrap();
+    r.assert_code(0);
+    assert!(r.stderr.contains("database ready after"), "{}", r.stderr);
+    assert_eq!(
+        late.psql("postgres", "SELECT count(*) FROM refinery_schema_history"),
+        "5"
+    );
+}
+
+#[test]
+fn every_url_form_reaches_the_same_database() {
+    let db = cluster().create_db();
+    up(&url(&db), &[]).assert_code(0);
+    let port = cluster().port();
+    let pw = encoded(SECRET);
+    let socket = cluster().socket_dir().display().to_string();
+    let forms = [
+        format!("postgres://postgres:{pw}@127.0.0.1:{port}/{db}"),
+        format!("postgresql://postgres:{pw}@127.0.0.1:{port}/{db}"),
+        format!("postgresql+asyncpg://postgres:{pw}@127.0.0.1:{port}/{db}"),
+        format!("postgresql+psycopg2://postgres:{pw}@127.0.0.1:{port}/{db}"),
+        format!("postgresql+psycopg://postgres:{pw}@127.0.0.1:{port}/{db}?sslmode=prefer"),
+        format!(
+            "postgresql://postgres:{pw}@localhost:{port}/{db}?connect_timeout=5&application_name=t"
+        ),
+        format!(
+            "postgresql://postgres:{pw}@127.0.0.1:{},127.0.0.1:{port}/{db}",
+            free_port()
+        ),
+        format!("postgresql://postgres:{pw}@/{db}?host={socket}&port={port}"),
+        format!("postgresql://postgres:{pw}@127.0.0.1:{port}/{db}?ssl=disable"),
+        format!("postgresql://postgres:{pw}@127.0.0.1:{port}/{db}?unknown_knob=1"),
+    ];
+    for form in &forms {
+        let r = up(form, &[]);
+        r.assert_code(0);
+        assert!(
+            r.stderr.contains("schema is current at version 5"),
+            "{form}: {}",
+            r.stderr
+        );
+    }
+    let r = up(&forms[9], &[]);
+    assert!(
+        r.stderr.contains("parameter 'unknown_knob' is not used"),
+        "{}",
+        r.stderr
+    );
+    // libpq's environment fallbacks.
+    let r = run(
+        &["up"],
+        &[
+            (
+                "DATABASE_URL",
+                &format!("postgresql://127.0.0.1:{port}/{db}"),
+            ),
+            ("PGUSER", "postgres"),
+            ("PGPASSWORD", SECRET),
+            ("PGSSLMODE", "disable"),
+            ("PGAPPNAME", "fallback"),
+            ("PGCONNECT_TIMEOUT", "5"),
+        ],
+    );
+    r.assert_code(0);
+    assert_no_secret(&r, SECRET);
+}
+
+#[test]
+fn sqlite_url_forms() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    for (form, file) in [
+        ("sqlite:///rel.db", "rel.db"),
+        ("sqlite+aiosqlite:///./yogaflow.db", "yogaflow.db"),
+        ("sqlite+pysqlite:///data/py.db", "data/py.db"),
+    ] {
+        run_in(dir.path(), &["up"], &[("DATABASE_URL", form)]).assert_code(0);
+        assert!(dir.path().join(file).exists(), "{form}");
+    }
+    let abs = format!("sqlite:///{}", dir.path().join("abs.db").display());
+    run(&["up"], &[("DATABASE_URL", &abs)]).assert_code(0);
+    assert!(dir.path().join("abs.db").exists());
+}
+
+#[test]
+fn configuration_errors_exit_2_and_name_the_part() {
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("DATABASE_URL", "sqlite://")], "in-memory"),
+        (&[("DATABASE_URL", "sqlite:///:memory:")], "in-memory"),
+        (
+            &[("DATABASE_URL", "postgresql://u:Pw-Zebra#42@h:notaport/d")],
+            "port 'notaport'",
+        ),
+        (&[("DATABASE_URL", "mysql://h/d")], "scheme 'mysql'"),
+        (
+            &[("DATABASE_URL", "postgresql://h/d?sslmode=sometimes")],
+            "sslmode='sometimes'",
+        ),
+        (
+            &[("RAILWAY_ENVIRONMENT", "production")],
+            "DATABASE_URL is not set",
+        ),
+        (&[("RAILWAY_PROJECT_ID", "abc")], "DATABASE_URL is not set"),
+        (
+            &[
+                ("DATABASE_URL", "sqlite:///x.db"),
+                ("MIGRATE_WAIT_TIMEOUT", "soon"),
+            ],
+            "MIGRATE_WAIT_TIMEOUT='soon'",
+        ),
+        (
+            &[("DATABASE_URL", "sqlite:////no/such/dir/x.db")],
+            "directory /no/such/dir does not exist",
+        ),
+        (
+            &[(
+                "DATABASE_URL",
+                "postgresql://h/d?sslmode=verify-full&sslrootcert=/no/such.pem",
+            )],
+            "sslrootcert /no/such.pem",
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (env, want) in cases {
+        let r = run_in(dir.path(), &["up"], env);
+        r.assert_code(2);
+        assert!(r.stderr.contains(want), "{env:?}: {}", r.stderr);
+        assert_no_secret(&r, "Pw-Zebra#42");
+    }
+    let r = run(&["up", "--bogus"], &[]);
+    r.assert_code(2);
+}
+
+#[test]
+fn changed_checksum_is_refused_and_future_versions_warn() {
+    let db = cluster().create_db();
+    up(&url(&db), &[]).assert_code(0);
+    cluster().psql(
+        &db,
+        "UPDATE refinery_schema_history SET checksum = '1' WHERE version = 2",
+    );
+    let r = up(&url(&db), &[]);
+    r.assert_code(7);
+    assert!(
+        r.stderr
+            .contains("migration V2__poses was changed after it was applied"),
+        "{}",
+        r.stderr
+    );
+
+    let db = cluster().create_db();
+    up(&url(&db), &[]).assert_code(0);
+    cluster().psql(&db, "INSERT INTO refinery_schema_history VALUES (99, 'from_the_future', '2030-01-01T00:00:00Z', '7')");
+    let r = up(&url(&db), &[]);
+    r.assert_code(0);
+    assert!(
+        r.stderr.contains("WARN") && r.stderr.contains("V99__from_the_future"),
+        "{}",
+        r.stderr
+    );
+    let r = up(&url(&db), &[("MIGRATE_STRICT", "true")]);
+    r.assert_code(7);
+    assert!(
+        r.stderr.contains("newer than this binary knows") && r.stderr.contains("MIGRATE_STRICT"),
+        "{}",
+        r.stderr
+    );
+
+    let s = TempSqlite::new();
+    run(&["up"], &[("DATABASE_URL", &s.url())]).assert_code(0);
+    s.sqlite("UPDATE refinery_schema_history SET checksum = '1' WHERE version = 4");
+    let r = run(&["up"], &[("DATABASE_URL", &s.url())]);
+    r.assert_code(7);
+    assert!(
+        r.stderr.contains("V4__practice was changed"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn untracked_yogaflow_tables_point_to_baseline() {
+    let db = cluster().create_db();
+    cluster().psql(&db, "CREATE TABLE users (id int primary key); CREATE TABLE alembic_version (version_num varchar(32))");
+    let r = up(&url(&db), &[]);
+    r.assert_code(7);
+    assert!(
+        r.stderr.contains("yogaflow-migrate baseline"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("(users)"), "{}", r.stderr);
+}
+
+#[test]
+fn a_held_lock_times_out_naming_the_holder() {
+    let db = cluster().create_db();
+    let mut holder = cluster().psql_background(
+        &db,
+        &format!("SELECT pg_advisory_lock({KEY}); SELECT pg_sleep(30);"),
+    );
+    // Give the holder time to connect and take the lock.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cluster().psql(
+        &db,
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted",
+    ) != "1"
+    {
+        assert!(Instant::now() < deadline, "holder never took the lock");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let r = up(&url(&db), &[("MIGRATE_LOCK_TIMEOUT", "1")]);
+    holder.kill().ok();
+    holder.wait().ok();
+    r.assert_code(5);
+    assert!(
+        r.stderr.contains("migration lock not obtained within 1 s"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("held by backend pid"), "{}", r.stderr);
+    assert_eq!(
+        cluster().psql(
+            &db,
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'users'"
+        ),
+        "0"
+    );
+}
+
+#[test]
+fn sigterm_while_waiting_is_not_success() {
+    let port = free_port();
+    let child = bin()
+        .args(["up"])
+        .env(
+            "DATABASE_URL",
+            format!("postgresql://postgres@127.0.0.1:{port}/x"),
+        )
+        .env("MIGRATE_WAIT_TIMEOUT", "60")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    send_signal(child.id(), "TERM");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(143),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("terminated by SIGTERM"));
+}
+
+fn send_signal(pid: u32, sig: &str) {
+    std::process::Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .unwrap();
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let db = cluster().create_db();
+    let r = up(&url(&db), &[("MIGRATE_LOG_FORMAT", "json")]);
+    r.assert_code(0);
+    for line in r.stderr.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        assert!(v["message"].is_string() && v["level"].is_string(), "{line}");
+    }
+    let r = up(&url("no_such_db"), &[("MIGRATE_LOG_FORMAT", "json")]);
+    r.assert_code(4);
+    let last: serde_json::Value = serde_json::from_str(r.stderr.lines().last().unwrap()).unwrap();
+    assert_eq!(last["exit_code"], 4);
+}
+
+#[test]
+fn help_lists_exit_codes_on_every_command() {
+    for cmd in [
+        "up", "status", "verify", "down", "baseline", "export", "import", "copy",
+    ] {
+        let r = run(&[cmd, "--help"], &[]);
+        r.assert_code(0);
+        assert!(r.stdout.contains("Usage: yogaflow-migrate"), "{cmd}");
+    }
+    let r = run(&["--help"], &[]);
+    r.assert_code(0);
+    assert!(r.stdout.contains("Exit codes:") && r.stdout.contains("MIGRATE_WAIT_TIMEOUT"));
+}
