@@ -292,6 +292,7 @@ fn every_url_form_reaches_the_same_database() {
         ),
         format!("postgresql://postgres:{pw}@/{db}?host={socket}&port={port}"),
         format!("postgresql://postgres:{pw}@127.0.0.1:{port}/{db}?ssl=disable"),
+        format!("postgresql://postgres:{pw}@[::1]:{port}/{db}"),
         format!("postgresql://postgres:{pw}@127.0.0.1:{port}/{db}?unknown_knob=1"),
     ];
     for form in &forms {
@@ -303,7 +304,7 @@ fn every_url_form_reaches_the_same_database() {
             r.stderr
         );
     }
-    let r = up(&forms[9], &[]);
+    let r = up(&forms[10], &[]);
     assert!(
         r.stderr.contains("parameter 'unknown_knob' is not used"),
         "{}",

@@ -167,7 +167,7 @@ impl PgCluster {
 
         let mut conf = String::from(
             "fsync = off\nfull_page_writes = off\nsynchronous_commit = off\nshared_buffers = 16MB\n\
-             max_connections = 60\nlisten_addresses = '127.0.0.1'\nlog_min_messages = warning\n",
+             max_connections = 60\nlisten_addresses = '127.0.0.1,::1'\nlog_min_messages = warning\n",
         );
         conf.push_str(&format!(
             "unix_socket_directories = '{}'\n",
