@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
 /// How a test cluster authenticates and encrypts.
@@ -121,6 +122,28 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Clusters not yet stopped: clusters kept in `static`s are never dropped, so an `atexit`
+/// handler stops what is left when the test binary exits (else every run would leak servers).
+static LIVE: Mutex<Vec<(PathBuf, PathBuf)>> = Mutex::new(Vec::new());
+
+extern "C" fn stop_leftovers() {
+    let live = std::mem::take(&mut *LIVE.lock().unwrap_or_else(|e| e.into_inner()));
+    for (bindir, dir) in live {
+        stop(&bindir, &dir);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+fn stop(bindir: &Path, dir: &Path) {
+    let _ = as_server_user(&bindir.join("pg_ctl"))
+        .arg("-D")
+        .arg(dir.join("data"))
+        .args(["-m", "immediate", "-w", "stop"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
 impl PgCluster {
     /// initdb, start, wait until ready.
     pub fn start(opts: PgOptions) -> PgCluster {
@@ -195,6 +218,14 @@ impl PgCluster {
 
     /// Starts a cluster made by [`PgCluster::init_only`]; blocks until it accepts connections.
     pub fn start_server(&self) {
+        static REGISTER: Once = Once::new();
+        // SAFETY: registering a plain `extern "C" fn` with no captured state.
+        REGISTER.call_once(|| unsafe {
+            libc::atexit(stop_leftovers);
+        });
+        LIVE.lock()
+            .unwrap()
+            .push((self.bindir.clone(), self.dir.path().to_path_buf()));
         let out = as_server_user(&self.bindir.join("pg_ctl"))
             .arg("-D")
             .arg(self.dir.path().join("data"))
@@ -219,11 +250,10 @@ impl PgCluster {
 
     /// Stops the server (immediate).
     pub fn stop_server(&self) {
-        let _ = as_server_user(&self.bindir.join("pg_ctl"))
-            .arg("-D")
-            .arg(self.dir.path().join("data"))
-            .args(["-m", "immediate", "-w", "stop"])
-            .output();
+        stop(&self.bindir, self.dir.path());
+        LIVE.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(_, d)| d != self.dir.path());
     }
 
     /// TCP port.
