@@ -1,0 +1,364 @@
+//! The on-call commands against real servers: status, verify, down round trips for every
+//! version on both dialects, baseline of an Alembic-made database, and refusals that change
+//! nothing.
+
+mod support;
+
+use std::sync::OnceLock;
+use support::*;
+
+fn cluster() -> &'static PgCluster {
+    static C: OnceLock<PgCluster> = OnceLock::new();
+    C.get_or_init(|| PgCluster::start(PgOptions::default()))
+}
+
+/// A fresh database of each dialect, as URLs (the SQLite file lives as long as the guard).
+fn both() -> Vec<(String, Option<TempSqlite>)> {
+    let s = TempSqlite::new();
+    vec![
+        (cluster().url(&cluster().create_db()), None),
+        (s.url(), Some(s)),
+    ]
+}
+
+fn cmd(url: &str, args: &[&str]) -> Run {
+    run(args, &[("DATABASE_URL", url)])
+}
+
+#[test]
+fn round_trip_for_every_version_on_both_dialects() {
+    for (url, _guard) in both() {
+        for k in 1..=5 {
+            let k_s = k.to_string();
+            cmd(&url, &["up", "--target", &k_s]).assert_code(0);
+            let r = cmd(&url, &["verify"]);
+            r.assert_code(0);
+            assert!(
+                r.stdout.contains(&format!("schema matches version {k}")),
+                "{url}: {}",
+                r.stdout
+            );
+            let at_k = cmd(&url, &["verify", "--json"]);
+            let r = cmd(&url, &["down", "--steps", "1"]);
+            r.assert_code(0);
+            assert!(
+                r.stderr
+                    .contains(&format!("schema version {k} -> {}", k - 1)),
+                "{}",
+                r.stderr
+            );
+            // verify compares with the schema migrations 1..k-1 produce, by the same code.
+            let r = cmd(&url, &["verify"]);
+            r.assert_code(0);
+            assert!(
+                r.stdout
+                    .contains(&format!("schema matches version {}", k - 1)),
+                "{url} k={k}: {}",
+                r.stdout
+            );
+            cmd(&url, &["up", "--target", &k_s]).assert_code(0);
+            assert_eq!(
+                cmd(&url, &["verify", "--json"]).stdout,
+                at_k.stdout,
+                "{url} k={k}"
+            );
+        }
+        let r = cmd(&url, &["down", "--all"]);
+        r.assert_code(0);
+        let r = cmd(&url, &["status", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(v["current_version"], 0);
+        assert_eq!(v["pending"], 5);
+    }
+}
+
+#[test]
+fn verify_names_each_kind_of_drift_on_postgres() {
+    let cases = [
+        (
+            "DROP INDEX ix_poses_difficulty",
+            "index ix_poses_difficulty on poses: missing",
+        ),
+        (
+            "ALTER TABLE users ADD COLUMN nickname text",
+            "column users.nickname: extra",
+        ),
+        (
+            "ALTER TABLE poses ALTER COLUMN metadata SET DEFAULT '[]'",
+            "column poses.metadata: default changed from '{}'::jsonb to '[]'::jsonb",
+        ),
+        (
+            "ALTER TABLE sequences DROP CONSTRAINT sequences_user_id_fkey",
+            "foreign key sequences(user_id) -> users(id) ON DELETE CASCADE: missing",
+        ),
+    ];
+    for (sql, want) in cases {
+        let db = cluster().create_db();
+        let url = cluster().url(&db);
+        cmd(&url, &["up"]).assert_code(0);
+        cmd(&url, &["verify"]).assert_code(0);
+        cluster().psql(&db, sql);
+        let r = cmd(&url, &["verify"]);
+        r.assert_code(9);
+        assert!(
+            r.stdout.contains(&format!("difference: {want}")),
+            "{sql}: {}",
+            r.stdout
+        );
+        assert!(r.stderr.contains(want), "{sql}: {}", r.stderr);
+        // up applies nothing but reports nothing wrong either: drift is verify's job,
+        // and up warns about it only after applying.
+        cmd(&url, &["up"]).assert_code(0);
+    }
+}
+
+#[test]
+fn verify_names_drift_on_sqlite() {
+    let cases = [
+        (
+            "DROP INDEX ix_poses_difficulty",
+            "index ix_poses_difficulty on poses: missing",
+        ),
+        (
+            "ALTER TABLE users ADD COLUMN nickname TEXT",
+            "column users.nickname: extra",
+        ),
+    ];
+    for (sql, want) in cases {
+        let s = TempSqlite::new();
+        cmd(&s.url(), &["up"]).assert_code(0);
+        s.sqlite(sql);
+        let r = cmd(&s.url(), &["verify"]);
+        r.assert_code(9);
+        assert!(r.stdout.contains(want), "{sql}: {}", r.stdout);
+    }
+}
+
+#[test]
+fn verify_prints_row_counts() {
+    let s = TempSqlite::new();
+    cmd(&s.url(), &["up"]).assert_code(0);
+    s.sqlite("INSERT INTO users (email, hashed_password) VALUES ('a@b', 'x'), ('c@d', 'y')");
+    let r = cmd(&s.url(), &["verify"]);
+    r.assert_code(0);
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.contains("users") && l.contains("2 rows")),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn down_refuses_to_drop_rows_without_yes() {
+    for (url, guard) in both() {
+        cmd(&url, &["up"]).assert_code(0);
+        let insert = "INSERT INTO users (email, hashed_password) VALUES ('a@b.c', 'h')";
+        match &guard {
+            Some(s) => {
+                s.sqlite(insert);
+            }
+            None => {
+                let db = url.rsplit('/').next().unwrap();
+                cluster().psql(db, insert);
+            }
+        }
+        let before = cmd(&url, &["status", "--json"]).stdout;
+        let r = cmd(&url, &["down", "--all"]);
+        r.assert_code(11);
+        assert!(
+            r.stderr.contains("V1__users drops users with 1 row(s)"),
+            "{}",
+            r.stderr
+        );
+        assert!(r.stderr.contains("nothing was changed"), "{}", r.stderr);
+        assert_eq!(cmd(&url, &["status", "--json"]).stdout, before);
+        cmd(&url, &["verify"]).assert_code(0);
+        // Steps that drop no rows are fine without --yes.
+        cmd(&url, &["down", "--to", "1"]).assert_code(0);
+        let r = run(
+            &["down", "--all"],
+            &[("DATABASE_URL", &url), ("MIGRATE_ALLOW_DATA_LOSS", "true")],
+        );
+        r.assert_code(0);
+        let r = cmd(&url, &["status", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(v["current_version"], 0, "{url}");
+    }
+}
+
+#[test]
+fn status_json_and_exit_code() {
+    for (url, _guard) in both() {
+        cmd(&url, &["up", "--target", "3"]).assert_code(0);
+        let r = cmd(&url, &["status", "--json"]);
+        r.assert_code(0);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(v["current_version"], 3);
+        assert_eq!(v["latest_version"], 5);
+        assert_eq!(v["pending"], 2);
+        assert_eq!(v["migrations"][0]["state"], "applied");
+        assert_eq!(v["migrations"][4]["state"], "pending");
+        let r = cmd(&url, &["status", "--exit-code"]);
+        r.assert_code(8);
+        assert!(r.stdout.contains("V4__practice") && r.stdout.contains("pending"));
+        cmd(&url, &["up"]).assert_code(0);
+        cmd(&url, &["status", "--exit-code"]).assert_code(0);
+    }
+}
+
+#[test]
+fn status_shows_changed_and_ahead_without_failing() {
+    let s = TempSqlite::new();
+    cmd(&s.url(), &["up"]).assert_code(0);
+    s.sqlite("UPDATE refinery_schema_history SET checksum = '1' WHERE version = 2; INSERT INTO refinery_schema_history VALUES (99, 'future', '2030-01-01T00:00:00Z', '5')");
+    let r = cmd(&s.url(), &["status"]);
+    r.assert_code(0);
+    assert!(
+        r.stdout.contains("V2__poses") && r.stdout.contains("changed"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("V99__future") && r.stdout.contains("ahead"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn status_does_not_create_a_missing_sqlite_file() {
+    let s = TempSqlite::new();
+    let r = cmd(&s.url(), &["status"]);
+    r.assert_code(2);
+    assert!(r.stderr.contains("does not exist"), "{}", r.stderr);
+    assert!(!s.path().exists());
+}
+
+#[test]
+fn dry_run_prints_sql_and_changes_nothing() {
+    for (url, guard) in both() {
+        let r = cmd(&url, &["up", "--dry-run"]);
+        r.assert_code(0);
+        assert!(
+            r.stdout.contains("-- V1__users (would apply)"),
+            "{}",
+            r.stdout
+        );
+        assert!(r.stdout.contains("CREATE TABLE users"), "{}", r.stdout);
+        assert!(r.stdout.contains("-- V5__query_indexes (would apply)"));
+        let v: serde_json::Value =
+            serde_json::from_str(&cmd(&url, &["status", "--json"]).stdout).unwrap();
+        assert_eq!(v["current_version"], 0);
+        assert_eq!(v["pending"], 5);
+        let tables = match &guard {
+            Some(s) => s.sqlite("SELECT count(*) FROM sqlite_master WHERE name = 'users'"),
+            None => cluster().psql(
+                url.rsplit('/').next().unwrap(),
+                "SELECT count(*) FROM pg_tables WHERE tablename = 'users'",
+            ),
+        };
+        assert_eq!(tables, "0");
+    }
+}
+
+/// The contract's schema as the Python backend (SQLAlchemy + Alembic) made it, by hand: no
+/// refinery history, an `alembic_version` table beside it.
+const ALEMBIC_PG: &str = "
+CREATE TABLE alembic_version (version_num varchar(32) NOT NULL PRIMARY KEY);
+INSERT INTO alembic_version VALUES ('a1b2c3d4e5f6');
+CREATE TABLE users (id integer GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, email varchar(255) NOT NULL,
+  hashed_password varchar(255) NOT NULL, full_name varchar(255), is_active boolean NOT NULL DEFAULT true,
+  is_superuser boolean NOT NULL DEFAULT false, created_at timestamp with time zone NOT NULL DEFAULT now(),
+  updated_at timestamp with time zone);
+CREATE UNIQUE INDEX ix_users_email ON users (email);
+CREATE TABLE poses (id integer GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, name varchar(255) NOT NULL UNIQUE,
+  sanskrit_name varchar(255), description text, difficulty varchar(20) NOT NULL
+  CHECK (difficulty IN ('beginner', 'intermediate', 'advanced')), category varchar(50), benefits jsonb,
+  metadata jsonb NOT NULL DEFAULT '{}', image bytea, duration_seconds integer,
+  created_at timestamptz NOT NULL DEFAULT now());
+CREATE TABLE sequences (id integer GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, name varchar(255) NOT NULL,
+  description text, difficulty varchar(20) CHECK (difficulty IN ('beginner', 'intermediate', 'advanced')),
+  duration_minutes integer, is_public boolean NOT NULL DEFAULT false,
+  user_id integer REFERENCES users ON DELETE CASCADE, created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz);
+CREATE TABLE sequence_poses (id integer GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+  sequence_id integer NOT NULL REFERENCES sequences ON DELETE CASCADE,
+  pose_id integer NOT NULL REFERENCES poses ON DELETE RESTRICT, position integer NOT NULL,
+  duration_seconds integer, UNIQUE (sequence_id, position));
+CREATE TABLE practice_sessions (id integer GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+  user_id integer NOT NULL REFERENCES users ON DELETE CASCADE,
+  sequence_id integer REFERENCES sequences ON DELETE SET NULL, started_at timestamptz NOT NULL,
+  completed_at timestamptz, duration_seconds integer, completed boolean NOT NULL DEFAULT false,
+  rating double precision CHECK (rating BETWEEN 1 AND 5), notes text);
+CREATE TABLE practice_history (id integer GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+  user_id integer NOT NULL REFERENCES users ON DELETE CASCADE,
+  session_id integer REFERENCES practice_sessions ON DELETE CASCADE,
+  pose_id integer REFERENCES poses ON DELETE SET NULL, practiced_at timestamptz NOT NULL,
+  duration_seconds double precision, notes text);
+CREATE INDEX ix_poses_difficulty ON poses (difficulty);
+CREATE INDEX ix_practice_sessions_user_id ON practice_sessions (user_id);
+CREATE INDEX ix_practice_history_user_id_practiced_at ON practice_history (user_id, practiced_at);
+INSERT INTO users (email, hashed_password) VALUES ('yogi@example.com', 'x');
+";
+
+#[test]
+fn baseline_adopts_an_alembic_database() {
+    let db = cluster().create_db();
+    let url = cluster().url(&db);
+    cluster().psql(&db, ALEMBIC_PG);
+    let r = cmd(&url, &["up"]);
+    r.assert_code(7);
+    assert!(r.stderr.contains("baseline"), "{}", r.stderr);
+    let r = cmd(&url, &["baseline"]);
+    r.assert_code(0);
+    assert!(r.stderr.contains("alembic_version"), "{}", r.stderr);
+    let r = cmd(&url, &["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["current_version"], 5);
+    assert_eq!(v["pending"], 0);
+    let r = cmd(&url, &["up"]);
+    r.assert_code(0);
+    assert!(r.stderr.contains("nothing to apply"), "{}", r.stderr);
+    assert_eq!(cluster().psql(&db, "SELECT count(*) FROM users"), "1");
+    // A second baseline is refused: the history exists now.
+    cmd(&url, &["baseline"]).assert_code(7);
+}
+
+#[test]
+fn baseline_refuses_a_database_missing_a_column() {
+    let db = cluster().create_db();
+    let url = cluster().url(&db);
+    cluster().psql(&db, ALEMBIC_PG);
+    cluster().psql(&db, "ALTER TABLE poses DROP COLUMN category");
+    let r = cmd(&url, &["baseline"]);
+    r.assert_code(9);
+    assert!(
+        r.stderr.contains("column poses.category: missing"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        cluster().psql(
+            &db,
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'refinery_schema_history'"
+        ),
+        "0"
+    );
+}
+
+#[test]
+fn baseline_on_sqlite_at_a_given_version() {
+    let made = TempSqlite::new();
+    cmd(&made.url(), &["up", "--target", "2"]).assert_code(0);
+    made.sqlite("DROP TABLE refinery_schema_history");
+    cmd(&made.url(), &["baseline", "--version", "3"]).assert_code(9);
+    let r = cmd(&made.url(), &["baseline", "--version", "2"]);
+    r.assert_code(0);
+    let v: serde_json::Value =
+        serde_json::from_str(&cmd(&made.url(), &["status", "--json"]).stdout).unwrap();
+    assert_eq!(v["current_version"], 2);
+    cmd(&made.url(), &["up"]).assert_code(0);
+    cmd(&made.url(), &["verify"]).assert_code(0);
+}
