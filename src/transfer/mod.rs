@@ -1,21 +1,577 @@
-//! Moving data: `export` to JSON, `import` from JSON, and `copy` between databases.
+//! Moving data: `export` to one JSON document, `import` from one, and `copy` between two
+//! databases. Each streams (a reader thread feeds the writer through a bounded channel), loads
+//! in foreign-key order inside one transaction on the target, refuses a target that holds rows
+//! unless `--replace`, and leaves identity sequences past the largest id.
+//!
+//! Schema versions: `import` and `copy` bring an older target up to the source's version
+//! first (migrations commit on their own, as `up` would), and refuse a target that is newer
+//! than the source: data shaped for an older schema cannot be trusted to fit a newer one.
 
-use crate::cli::{CopyArgs, ExportArgs, ImportArgs};
-use crate::config::Config;
-use crate::error::{Error, Result};
+pub mod progress;
+pub mod read;
+pub mod value;
+pub mod write;
+
+use crate::cli::{CopyArgs, ExportArgs, ImportArgs, UpArgs};
+use crate::config::{self, Config};
+use crate::db::{Db, Dialect};
+use crate::error::{Error, Kind, Result};
+use crate::migrate::{self, APP_TABLES};
+use crate::schema::{self, Schema};
 use crate::url::Target;
+use crate::{connect, up};
+use progress::TableProgress;
+use read::{Event, TableSpec};
+use std::io::Write as _;
+use tokio::sync::mpsc;
+use value::{kind_of, ColKind};
+
+/// Tables in an order that loads referenced tables first (pure; ties by name).
+pub fn load_order(schema: &Schema) -> Vec<String> {
+    let mut placed: Vec<String> = Vec::new();
+    let mut left: Vec<&String> = schema.tables.keys().collect();
+    while !left.is_empty() {
+        let ready = left.iter().position(|t| {
+            schema.tables[*t].foreign_keys.iter().all(|fk| {
+                fk.ref_table == **t
+                    || placed.contains(&fk.ref_table)
+                    || !schema.tables.contains_key(&fk.ref_table)
+            })
+        });
+        // A cycle cannot be ordered; take the first table and let the database judge.
+        let i = ready.unwrap_or(0);
+        placed.push(left.remove(i).clone());
+    }
+    placed
+}
+
+/// Column names of `table` with `id` first, then by name.
+fn columns(schema: &Schema, table: &str) -> Vec<String> {
+    let mut cols: Vec<String> = schema.tables[table].columns.keys().cloned().collect();
+    cols.sort_by_key(|c| (c != "id", c.clone()));
+    cols
+}
+
+fn kinds(schema: &Schema, table: &str, cols: &[String], dialect: Dialect) -> Result<Vec<ColKind>> {
+    cols.iter()
+        .map(|c| {
+            let dt = &schema.tables[table].columns[c].data_type;
+            kind_of(dt, dialect == Dialect::Postgres).ok_or_else(|| {
+                Error::data(format!(
+                    "table {table}, column {c}: type {dt} is not supported for transfer"
+                ))
+            })
+        })
+        .collect()
+}
+
+/// The YogaFlow tables of `schema` in load order.
+fn app_tables(schema: &Schema) -> Vec<String> {
+    load_order(schema)
+        .into_iter()
+        .filter(|t| APP_TABLES.contains(&t.as_str()))
+        .collect()
+}
+
+/// Specs for reading `source` into `target`: every source column must exist in the target.
+fn pair_specs(
+    source: &Schema,
+    sd: Dialect,
+    target: &Schema,
+    td: Dialect,
+) -> Result<Vec<TableSpec>> {
+    let mut specs = Vec::new();
+    for t in app_tables(target) {
+        if !source.tables.contains_key(&t) {
+            continue;
+        }
+        let cols = columns(source, &t);
+        if let Some(extra) = cols
+            .iter()
+            .find(|c| !target.tables[&t].columns.contains_key(*c))
+        {
+            return Err(Error::data(format!(
+                "table {t}: the source has column {extra}, which the target does not have"
+            )));
+        }
+        specs.push(TableSpec {
+            source_kinds: kinds(source, &t, &cols, sd)?,
+            target_kinds: kinds(target, &t, &cols, td)?,
+            columns: cols,
+            name: t,
+        });
+    }
+    Ok(specs)
+}
+
+async fn version_of(db: &Db) -> Result<i32> {
+    let known = migrate::migrations(db.dialect());
+    let state = up::current_state(db, &known, None).await?;
+    Ok(state.applied.iter().map(|a| a.version).max().unwrap_or(0))
+}
+
+/// Brings `target` to `version` (never down), for import and copy.
+async fn align_target(config: &Config, target: &Target, version: i32) -> Result<Db> {
+    let db = up::open_for_writing(config, target).await?;
+    let current = version_of(&db).await?;
+    if current > version {
+        return Err(Error::data(format!(
+            "the target database is at schema version {current}, the data at {version}: \
+             bring the source up first, or the target down with `down --to {version}`"
+        )));
+    }
+    if current < version {
+        log::info!("bringing the target from schema version {current} to {version} first");
+        drop(db);
+        let args = UpArgs {
+            target: Some(version),
+            dry_run: false,
+        };
+        up::run(config, target, &args).await?;
+        return up::open_for_writing(config, target).await;
+    }
+    Ok(db)
+}
+
+fn spawn_reader(
+    source: &Target,
+    wait: std::time::Duration,
+    specs: Vec<TableSpec>,
+) -> mpsc::Receiver<Event> {
+    let (tx, rx) = mpsc::channel(read::CHANNEL);
+    let source = source.clone();
+    std::thread::spawn(move || match source {
+        Target::Sqlite(s) => read::sqlite_reader(s, specs, tx),
+        Target::Postgres(p) => read::pg_reader(*p, wait, specs, tx),
+    });
+    rx
+}
 
 /// Runs `export`.
-pub async fn export(_config: &Config, _target: &Target, _args: &ExportArgs) -> Result<()> {
-    Err(Error::internal("export is not built yet"))
+pub async fn export(config: &Config, target: &Target, args: &ExportArgs) -> Result<()> {
+    log::info!("exporting {target}");
+    let db = connect::open(target, config.wait_timeout, false).await?;
+    let version = version_of(&db).await?;
+    let live = schema::live(&db).await?;
+    let dialect = db.dialect();
+    let mut specs = Vec::new();
+    for t in app_tables(&live) {
+        let cols = columns(&live, &t);
+        let k = kinds(&live, &t, &cols, dialect)?;
+        specs.push(TableSpec {
+            name: t,
+            columns: cols,
+            source_kinds: k.clone(),
+            target_kinds: k,
+        });
+    }
+    let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+    let totals = schema::row_counts(&db, &names).await?;
+    let mut rx = spawn_reader(target, config.wait_timeout, specs);
+
+    let to_stdout = args.out.as_os_str() == "-";
+    let partial = args.out.with_file_name(format!(
+        ".{}.partial-{}",
+        args.out
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("export"),
+        std::process::id()
+    ));
+    let sink: Box<dyn std::io::Write> = if to_stdout {
+        Box::new(std::io::stdout().lock())
+    } else {
+        Box::new(std::fs::File::create(&partial).map_err(|e| {
+            Error::config(format!("cannot write {}", partial.display())).with_source(e)
+        })?)
+    };
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, sink);
+    let result = async {
+        let exported_at = value::format_iso(time::OffsetDateTime::now_utc());
+        write!(
+            out,
+            "{{\"format\":\"yogaflow-export\",\"format_version\":1,\"schema_version\":{version},\
+             \"source_dialect\":\"{}\",\"exported_at\":\"{exported_at}\",\"tables\":{{",
+            dialect.name()
+        )?;
+        let mut first_table = true;
+        let mut current: Option<(TableSpec, TableProgress, bool)> = None;
+        while let Some(event) = rx.recv().await {
+            match event {
+                Event::Header { .. } => {}
+                Event::Table(spec) => {
+                    let total = totals
+                        .iter()
+                        .find(|(t, _)| *t == spec.name)
+                        .map(|(_, n)| *n as u64);
+                    write!(
+                        out,
+                        "{}\n{}:[",
+                        if first_table { "" } else { "]," },
+                        serde_json::to_string(&spec.name).unwrap_or_default()
+                    )?;
+                    first_table = false;
+                    current = Some((spec.clone(), TableProgress::start(&spec.name, total), true));
+                }
+                Event::Rows(rows) => {
+                    let Some((spec, progress, first_row)) = current.as_mut() else {
+                        continue;
+                    };
+                    progress.add(rows.len() as u64);
+                    for row in rows {
+                        out.write_all(if *first_row { b"\n{" } else { b",\n{" })?;
+                        *first_row = false;
+                        for (i, (col, v)) in spec.columns.iter().zip(&row).enumerate() {
+                            if i > 0 {
+                                out.write_all(b",")?;
+                            }
+                            serde_json::to_writer(&mut out, col).map_err(std::io::Error::from)?;
+                            out.write_all(b":")?;
+                            serde_json::to_writer(&mut out, &v.to_json())
+                                .map_err(std::io::Error::from)?;
+                        }
+                        out.write_all(b"}")?;
+                    }
+                }
+                Event::TableDone { .. } => {
+                    if let Some((_, progress, _)) = current.take() {
+                        progress.finish();
+                    }
+                }
+                Event::Failed(e) => return Err(e),
+            }
+        }
+        writeln!(out, "{}}}}}", if first_table { "" } else { "]" })?;
+        out.flush()?;
+        Ok::<_, Error>(())
+    }
+    .await;
+    drop(out);
+    match result {
+        Ok(()) if !to_stdout => {
+            std::fs::rename(&partial, &args.out).map_err(|e| {
+                Error::config(format!("cannot write {}", args.out.display())).with_source(e)
+            })?;
+            log::info!(
+                "exported schema version {version} to {}",
+                args.out.display()
+            );
+            Ok(())
+        }
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            Err(e)
+        }
+    }
+}
+
+/// Finds `"schema_version": N` in the first bytes of an export (our writer puts it there), so
+/// the target can be brought to that version before the rows are streamed.
+pub fn peek_version(prefix: &[u8]) -> Option<i32> {
+    let text = String::from_utf8_lossy(prefix);
+    let at = text.find("\"schema_version\"")? + "\"schema_version\"".len();
+    let rest = text[at..].trim_start().strip_prefix(':')?.trim_start();
+    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse().ok()
 }
 
 /// Runs `import`.
-pub async fn import(_config: &Config, _target: &Target, _args: &ImportArgs) -> Result<()> {
-    Err(Error::internal("import is not built yet"))
+pub async fn import(config: &Config, target: &Target, args: &ImportArgs) -> Result<()> {
+    use std::io::Read as _;
+    let mut input: Box<dyn std::io::Read + Send> = if args.file.as_os_str() == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(std::fs::File::open(&args.file).map_err(|e| {
+            Error::config(format!("cannot read {}", args.file.display())).with_source(e)
+        })?)
+    };
+    let mut prefix = vec![0u8; 64 * 1024];
+    let mut filled = 0;
+    while filled < prefix.len() {
+        let n = input.read(&mut prefix[filled..])?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    prefix.truncate(filled);
+    let version = peek_version(&prefix).ok_or_else(|| {
+        Error::data(format!(
+            "{}: no schema_version at its start: not a file written by yogaflow-migrate export",
+            args.file.display()
+        ))
+    })?;
+    log::info!(
+        "importing {} (schema version {version}) into {target}",
+        args.file.display()
+    );
+    let mut db = align_target(config, target, version).await?;
+    let live = schema::live(&db).await?;
+    let dialect = db.dialect();
+    let specs = pair_specs(&live, dialect, &live, dialect)?;
+    let (tx, rx) = mpsc::channel(read::CHANNEL);
+    let reader_specs = specs.clone();
+    let stream: Box<dyn std::io::Read + Send> = Box::new(std::io::Cursor::new(prefix).chain(input));
+    std::thread::spawn(move || read::json_reader(stream, reader_specs, tx));
+    load(&mut db, rx, &app_tables(&live), args.replace, false).await
 }
 
 /// Runs `copy`; `target` is `--to` or `DATABASE_URL`.
-pub async fn copy(_config: &Config, _target: &Target, _args: &CopyArgs) -> Result<()> {
-    Err(Error::internal("copy is not built yet"))
+pub async fn copy(config: &Config, target: &Target, args: &CopyArgs) -> Result<()> {
+    let source = config::parse_url(&args.from)?;
+    if source == *target {
+        return Err(Error::config("--from and the target are the same database"));
+    }
+    log::info!("copying {source} into {target}");
+    let src = connect::open(&source, config.wait_timeout, false).await?;
+    let version = version_of(&src).await?;
+    let source_schema = schema::live(&src).await?;
+    let mut db = align_target(config, target, version).await?;
+    let target_schema = schema::live(&db).await?;
+    let specs = pair_specs(&source_schema, src.dialect(), &target_schema, db.dialect())?;
+    drop(src);
+    let rx = spawn_reader(&source, config.wait_timeout, specs);
+    load(
+        &mut db,
+        rx,
+        &app_tables(&target_schema),
+        args.replace,
+        !args.no_verify,
+    )
+    .await
+}
+
+/// Loads what `rx` delivers into `db` in one transaction. `tables` are the target's YogaFlow
+/// tables (emptied first with `replace`). With `verify`, each table is read back inside the
+/// transaction and its row count and checksum compared with the reader's before committing.
+async fn load(
+    db: &mut Db,
+    mut rx: mpsc::Receiver<Event>,
+    tables: &[String],
+    replace: bool,
+    verify: bool,
+) -> Result<()> {
+    let counts = schema::row_counts(db, tables).await?;
+    let occupied: Vec<String> = counts
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(t, n)| format!("{t}: {n}"))
+        .collect();
+    if !occupied.is_empty() && !replace {
+        return Err(Error::data(format!(
+            "the target already holds rows ({}); pass --replace to delete them first, in the same transaction",
+            occupied.join(", ")
+        )));
+    }
+    let start = std::time::Instant::now();
+    let mut summary: Vec<(String, u64, f64)> = Vec::new();
+    match db {
+        Db::Postgres(client) => {
+            let tx = client.transaction().await?;
+            if replace && !occupied.is_empty() {
+                let list: Vec<String> = tables.iter().map(|t| format!("\"{t}\"")).collect();
+                tx.batch_execute(&format!("TRUNCATE {}", list.join(", ")))
+                    .await?;
+            }
+            let mut current: Option<(
+                TableSpec,
+                std::pin::Pin<Box<tokio_postgres::binary_copy::BinaryCopyInWriter>>,
+                TableProgress,
+            )> = None;
+            while let Some(event) = rx.recv().await {
+                match event {
+                    Event::Header { .. } => {}
+                    Event::Table(spec) => {
+                        let sink = tx.copy_in(&write::copy_sql(&spec)).await?;
+                        let types: Vec<_> = spec
+                            .target_kinds
+                            .iter()
+                            .map(|k| write::pg_type(*k))
+                            .collect();
+                        let writer = Box::pin(
+                            tokio_postgres::binary_copy::BinaryCopyInWriter::new(sink, &types),
+                        );
+                        let progress = TableProgress::start(&spec.name, None);
+                        current = Some((spec, writer, progress));
+                    }
+                    Event::Rows(rows) => {
+                        let Some((spec, writer, progress)) = current.as_mut() else {
+                            continue;
+                        };
+                        progress.add(rows.len() as u64);
+                        for row in &rows {
+                            let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = row
+                                .iter()
+                                .map(|v| v as &(dyn tokio_postgres::types::ToSql + Sync))
+                                .collect();
+                            writer
+                                .as_mut()
+                                .write(&refs)
+                                .await
+                                .map_err(|e| load_error(&spec.name, row, e))?;
+                        }
+                    }
+                    Event::TableDone { rows, checksum } => {
+                        let Some((spec, mut writer, progress)) = current.take() else {
+                            continue;
+                        };
+                        writer
+                            .as_mut()
+                            .finish()
+                            .await
+                            .map_err(|e| load_error(&spec.name, &[], e))?;
+                        let (n, secs) = progress.finish();
+                        if verify {
+                            let (back, sum) = write::pg_checksum(&tx, &spec).await?;
+                            compare(&spec.name, rows, checksum, back, sum)?;
+                        }
+                        summary.push((spec.name.clone(), n, secs));
+                    }
+                    Event::Failed(e) => return Err(e),
+                }
+            }
+            if current.is_some() {
+                return Err(Error::internal(
+                    "the reader stopped in the middle of a table",
+                ));
+            }
+            write::reset_sequences(&tx, tables).await?;
+            tx.commit().await?;
+        }
+        Db::Sqlite(conn) => {
+            let tx = migrate::immediate(conn)?;
+            if replace && !occupied.is_empty() {
+                for t in tables.iter().rev() {
+                    tx.execute_batch(&format!("DELETE FROM \"{t}\""))?;
+                }
+            }
+            let mut current: Option<(TableSpec, String, TableProgress)> = None;
+            while let Some(event) = rx.recv().await {
+                match event {
+                    Event::Header { .. } => {}
+                    Event::Table(spec) => {
+                        let sql = write::insert_sql(&spec);
+                        let progress = TableProgress::start(&spec.name, None);
+                        current = Some((spec, sql, progress));
+                    }
+                    Event::Rows(rows) => {
+                        let Some((spec, sql, progress)) = current.as_mut() else {
+                            continue;
+                        };
+                        progress.add(rows.len() as u64);
+                        let mut stmt = tx.prepare_cached(sql)?;
+                        for row in &rows {
+                            let mut params = Vec::with_capacity(row.len());
+                            for (i, v) in row.iter().enumerate() {
+                                params.push(write::sqlite_value(v).map_err(|why| {
+                                    Error::data(format!(
+                                        "table {}, row id {}, column {}: {why}",
+                                        spec.name,
+                                        row_id(row),
+                                        spec.columns[i]
+                                    ))
+                                })?);
+                            }
+                            stmt.execute(rusqlite::params_from_iter(params))
+                                .map_err(|e| {
+                                    Error::data(format!(
+                                        "table {}, row id {}: {e}",
+                                        spec.name,
+                                        row_id(row)
+                                    ))
+                                })?;
+                        }
+                    }
+                    Event::TableDone { rows, checksum } => {
+                        let Some((spec, _, progress)) = current.take() else {
+                            continue;
+                        };
+                        let (n, secs) = progress.finish();
+                        if verify {
+                            let (back, sum) = write::sqlite_checksum(&tx, &spec)?;
+                            compare(&spec.name, rows, checksum, back, sum)?;
+                        }
+                        summary.push((spec.name.clone(), n, secs));
+                    }
+                    Event::Failed(e) => return Err(e),
+                }
+            }
+            if current.is_some() {
+                return Err(Error::internal(
+                    "the reader stopped in the middle of a table",
+                ));
+            }
+            tx.commit()?;
+        }
+    }
+    let total: u64 = summary.iter().map(|s| s.1).sum();
+    log::info!(
+        "loaded {total} rows into {} tables in {:.2} s{}",
+        summary.len(),
+        start.elapsed().as_secs_f64(),
+        if verify {
+            " (row counts and checksums match the source)"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
+
+fn row_id(row: &[value::Value]) -> String {
+    match row.first() {
+        Some(value::Value::Int(i)) => i.to_string(),
+        _ => "?".into(),
+    }
+}
+
+fn load_error(table: &str, row: &[value::Value], e: tokio_postgres::Error) -> Error {
+    let what = match e.as_db_error() {
+        Some(db) => {
+            let mut m = format!("{} (SQLSTATE {})", db.message(), db.code().code());
+            if let Some(d) = db.detail() {
+                m.push_str(&format!("; {d}"));
+            }
+            if let Some(w) = db.where_() {
+                m.push_str(&format!("; {w}"));
+            }
+            m
+        }
+        None => connect::describe(&e),
+    };
+    let at = if row.is_empty() {
+        String::new()
+    } else {
+        format!(", row id {}", row_id(row))
+    };
+    Error::new(
+        Kind::Data,
+        format!("loading table {table}{at} failed: {what}; nothing was written"),
+    )
+}
+
+fn compare(table: &str, rows: u64, checksum: u64, back: u64, sum: u64) -> Result<()> {
+    if rows != back {
+        return Err(Error::data(format!(
+            "table {table}: {rows} rows read from the source, {back} in the target; nothing was written"
+        )));
+    }
+    if checksum != sum {
+        return Err(Error::data(format!(
+            "table {table}: the content checksum differs between source and target; nothing was written"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_version_at_the_start() {
+        assert_eq!(peek_version(br#"{"format":"yogaflow-export","format_version":1,"schema_version": 5,"tables":{}}"#), Some(5));
+        assert_eq!(peek_version(br#"{"tables":{}}"#), None);
+    }
 }
