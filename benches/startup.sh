@@ -9,7 +9,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cargo build --release --quiet --manifest-path "$root/Cargo.toml"
 bin="$root/target/release/yogaflow-migrate"
 
-bindir=${PG_BIN:-$(pg_config --bindir 2>/dev/null || ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
+bindir=${PG_BIN:-$(pg_config --bindir 2>/dev/null || printf "%s\n" /usr/lib/postgresql/*/bin | sort -V | tail -n 1)}
 work=$(mktemp -d)
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 [ "$(id -u)" = 0 ] && chown postgres "$work"
