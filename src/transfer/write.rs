@@ -139,9 +139,12 @@ pub async fn reset_sequences(
     tables: &[String],
 ) -> Result<()> {
     for t in tables {
+        // is_called = true: the next id is max + 1 (an exhausted int4 fails on that insert,
+        // not here); an empty table starts again at 1.
         let sql = format!(
-            "SELECT setval(s, coalesce((SELECT max(id) FROM {q}), 0) + 1, false) \
-             FROM pg_get_serial_sequence('{lit}', 'id') AS s WHERE s IS NOT NULL",
+            "SELECT CASE WHEN m IS NULL THEN setval(s, 1, false) ELSE setval(s, m, true) END \
+             FROM (SELECT max(id) AS m FROM {q}) AS x, pg_get_serial_sequence('{lit}', 'id') AS s \
+             WHERE s IS NOT NULL",
             q = quoted(t),
             lit = quoted(t).replace('\'', "''")
         );
