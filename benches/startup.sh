@@ -9,17 +9,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cargo build --release --quiet --manifest-path "$root/Cargo.toml"
 bin="$root/target/release/yogaflow-migrate"
 
-bindir=${PG_BIN:-$(pg_config --bindir 2>/dev/null || printf "%s\n" /usr/lib/postgresql/*/bin | sort -V | tail -n 1)}
-work=$(mktemp -d)
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-[ "$(id -u)" = 0 ] && chown postgres "$work"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cleanup() { as_pg "$bindir/pg_ctl" -D "$work/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$work"; }
-trap cleanup EXIT
-as_pg "$bindir/initdb" -D "$work/data" -U postgres --auth=trust >/dev/null
-as_pg "$bindir/pg_ctl" -D "$work/data" -l "$work/log" -w \
-  -o "-p $port -k $work -c listen_addresses=127.0.0.1" start >/dev/null
-psql_() { psql -X -q -h 127.0.0.1 -p "$port" -U postgres "$@"; }
+# shellcheck source=benches/lib.sh
+. "$root/benches/lib.sh"
+start_pg
 psql_ -c 'CREATE DATABASE current_db' -c 'CREATE DATABASE scratch'
 export DATABASE_URL="postgresql://postgres@127.0.0.1:$port/current_db"
 "$bin" up 2>/dev/null

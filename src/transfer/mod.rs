@@ -374,6 +374,7 @@ async fn load(
                 tx.batch_execute(&format!("TRUNCATE {}", list.join(", ")))
                     .await?;
             }
+            let deferred = write::Deferred::drop(&tx, tables).await?;
             let mut current: Option<(
                 TableSpec,
                 std::pin::Pin<Box<tokio_postgres::binary_copy::BinaryCopyInWriter>>,
@@ -436,6 +437,12 @@ async fn load(
                     "the reader stopped in the middle of a table",
                 ));
             }
+            let start_rebuild = std::time::Instant::now();
+            deferred.restore(&tx).await?;
+            log::info!(
+                "indexes and foreign keys rebuilt in {:.2} s",
+                start_rebuild.elapsed().as_secs_f64()
+            );
             write::reset_sequences(&tx, tables).await?;
             tx.commit().await?;
         }
