@@ -196,6 +196,7 @@ pub async fn export(config: &Config, target: &Target, args: &ExportArgs) -> Resu
         )?;
         let mut first_table = true;
         let mut current: Option<(TableSpec, TableProgress, bool)> = None;
+        let mut keys: Vec<Vec<u8>> = Vec::new();
         while let Some(event) = rx.recv().await {
             match event {
                 Event::Header { .. } => {}
@@ -211,24 +212,28 @@ pub async fn export(config: &Config, target: &Target, args: &ExportArgs) -> Resu
                         serde_json::to_string(&spec.name).unwrap_or_default()
                     )?;
                     first_table = false;
+                    // `"column":` spelled once per table, not once per value.
+                    keys = spec
+                        .columns
+                        .iter()
+                        .map(|c| format!("{}:", serde_json::Value::from(c.as_str())).into_bytes())
+                        .collect();
                     current = Some((spec.clone(), TableProgress::start(&spec.name, total), true));
                 }
                 Event::Rows(rows) => {
-                    let Some((spec, progress, first_row)) = current.as_mut() else {
+                    let Some((_, progress, first_row)) = current.as_mut() else {
                         continue;
                     };
                     progress.add(rows.len() as u64);
                     for row in rows {
                         out.write_all(if *first_row { b"\n{" } else { b",\n{" })?;
                         *first_row = false;
-                        for (i, (col, v)) in spec.columns.iter().zip(&row).enumerate() {
+                        for (i, (key, v)) in keys.iter().zip(&row).enumerate() {
                             if i > 0 {
                                 out.write_all(b",")?;
                             }
-                            serde_json::to_writer(&mut out, col).map_err(std::io::Error::from)?;
-                            out.write_all(b":")?;
-                            serde_json::to_writer(&mut out, &v.to_json())
-                                .map_err(std::io::Error::from)?;
+                            out.write_all(key)?;
+                            v.write_json(&mut out)?;
                         }
                         out.write_all(b"}")?;
                     }

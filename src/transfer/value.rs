@@ -237,39 +237,68 @@ fn parse_float(t: &str) -> Option<f64> {
 /// `T` instead of the space, with `Z` or a `+HH:MM` offset; naive values are UTC. More than
 /// six fractional digits would be rounded by PostgreSQL, so they are refused.
 pub fn parse_timestamp(text: &str) -> Result<OffsetDateTime, String> {
-    let t = text.trim();
+    let t = text.trim().as_bytes();
     let bad = || "not a timestamp (expected YYYY-MM-DD HH:MM:SS[.ffffff][Z|+HH:MM])".to_string();
-    if t.len() < 19 {
+    // Fixed layout, parsed by hand: this runs for every timestamp of every row.
+    let num = |range: std::ops::Range<usize>| -> Option<u32> {
+        t.get(range)?.iter().try_fold(0u32, |acc, b| {
+            b.is_ascii_digit().then(|| acc * 10 + u32::from(b - b'0'))
+        })
+    };
+    let shape_ok = t.len() >= 19
+        && t[4] == b'-'
+        && t[7] == b'-'
+        && (t[10] == b' ' || t[10] == b'T')
+        && t[13] == b':'
+        && t[16] == b':';
+    if !shape_ok {
         return Err(bad());
     }
-    let (date_time, rest) = t.split_at(19);
-    let (frac, zone) = match rest.strip_prefix('.') {
-        Some(r) => {
-            let digits = r.chars().take_while(|c| c.is_ascii_digit()).count();
-            (&r[..digits], &r[digits..])
+    let (year, month, day) = (
+        num(0..4).ok_or_else(bad)?,
+        num(5..7).ok_or_else(bad)?,
+        num(8..10).ok_or_else(bad)?,
+    );
+    let (hour, minute, second) = (
+        num(11..13).ok_or_else(bad)?,
+        num(14..16).ok_or_else(bad)?,
+        num(17..19).ok_or_else(bad)?,
+    );
+    let mut rest = &t[19..];
+    let mut micros = 0u32;
+    if let Some(r) = rest.strip_prefix(b".") {
+        let digits = r.iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 0 {
+            return Err(bad());
         }
-        None => ("", rest),
-    };
-    if frac.len() > 6 {
-        return Err("timestamp with more than microsecond precision".into());
+        if digits > 6 {
+            return Err("timestamp with more than microsecond precision".into());
+        }
+        micros = r[..digits]
+            .iter()
+            .fold(0, |acc, b| acc * 10 + u32::from(b - b'0'))
+            * 10u32.pow(6 - digits as u32);
+        rest = &r[digits..];
     }
-    let normalized = date_time.replacen('T', " ", 1);
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-    let base = PrimitiveDateTime::parse(&normalized, &format).map_err(|_| bad())?;
-    let micros: i64 = if frac.is_empty() {
-        0
-    } else {
-        format!("{frac:0<6}").parse().map_err(|_| bad())?
-    };
-    let offset = match zone {
-        "" | "Z" | "z" | "+00:00" | "+0000" => UtcOffset::UTC,
-        z => {
-            let format =
-                time::macros::format_description!("[offset_hour sign:mandatory]:[offset_minute]");
-            UtcOffset::parse(z, &format).map_err(|_| bad())?
+    let offset = match rest {
+        b"" | b"Z" | b"z" => UtcOffset::UTC,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] | [sign @ (b'+' | b'-'), h1, h2, m1, m2] => {
+            let digits = [*h1, *h2, *m1, *m2];
+            if !digits.iter().all(u8::is_ascii_digit) {
+                return Err(bad());
+            }
+            let h = ((h1 - b'0') * 10 + (h2 - b'0')) as i8;
+            let m = ((m1 - b'0') * 10 + (m2 - b'0')) as i8;
+            let s = if *sign == b'-' { -1 } else { 1 };
+            UtcOffset::from_hms(s * h, s * m, 0).map_err(|_| bad())?
         }
+        _ => return Err(bad()),
     };
-    Ok((base + time::Duration::microseconds(micros))
+    let month = time::Month::try_from(month as u8).map_err(|_| bad())?;
+    let date = time::Date::from_calendar_date(year as i32, month, day as u8).map_err(|_| bad())?;
+    let clock = time::Time::from_hms_micro(hour as u8, minute as u8, second as u8, micros)
+        .map_err(|_| bad())?;
+    Ok(PrimitiveDateTime::new(date, clock)
         .assume_offset(offset)
         .to_offset(UtcOffset::UTC))
 }
@@ -316,6 +345,38 @@ impl Value {
             Value::Timestamp(t) => J::from(format_iso(*t)),
             Value::Json(v) => v.clone(),
             Value::Bytes(b) => J::from(base64::engine::general_purpose::STANDARD.encode(b)),
+        }
+    }
+
+    /// Writes [`Value::to_json`]'s form straight to `out`, without building a JSON tree
+    /// (export writes millions of these).
+    pub fn write_json(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        use std::io::Write as _;
+        match self {
+            Value::Null => out.write_all(b"null"),
+            Value::Int(i) => out.write_all(itoa::Buffer::new().format(*i).as_bytes()),
+            Value::Float(f) if f.is_finite() => {
+                out.write_all(ryu::Buffer::new().format_finite(*f).as_bytes())
+            }
+            Value::Bool(b) => out.write_all(if *b { b"true" } else { b"false" }),
+            Value::Text(t) => serde_json::to_writer(out, t.as_str()).map_err(std::io::Error::from),
+            Value::Json(v) => serde_json::to_writer(out, v).map_err(std::io::Error::from),
+            Value::Timestamp(t) => write!(out, "\"{}\"", format_iso(*t)),
+            Value::Bytes(b) => {
+                out.write_all(b"\"")?;
+                {
+                    let mut enc = base64::write::EncoderWriter::new(
+                        &mut *out,
+                        &base64::engine::general_purpose::STANDARD,
+                    );
+                    enc.write_all(b)?;
+                    enc.finish()?;
+                }
+                out.write_all(b"\"")
+            }
+            Value::Float(_) => {
+                serde_json::to_writer(out, &self.to_json()).map_err(std::io::Error::from)
+            }
         }
     }
 
