@@ -13,6 +13,7 @@ RUN apt-get update \
 WORKDIR /build
 # Dependencies first, in a layer of their own: a source edit does not rebuild them.
 COPY Cargo.toml Cargo.lock ./
+COPY .cargo .cargo
 RUN mkdir src \
  && echo 'fn main() {}' > src/main.rs \
  && touch src/lib.rs \

@@ -95,6 +95,7 @@ fn pair_specs(
             )));
         }
         specs.push(TableSpec {
+            checksum: false,
             source_kinds: kinds(source, &t, &cols, sd)?,
             target_kinds: kinds(target, &t, &cols, td)?,
             columns: cols,
@@ -163,6 +164,7 @@ pub async fn export(config: &Config, target: &Target, args: &ExportArgs) -> Resu
             columns: cols,
             source_kinds: k.clone(),
             target_kinds: k,
+            checksum: false,
         });
     }
     let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
@@ -334,7 +336,10 @@ pub async fn copy(config: &Config, target: &Target, args: &CopyArgs) -> Result<(
     let source_schema = schema::live(&src).await?;
     let mut db = align_target(config, target, version).await?;
     let target_schema = schema::live(&db).await?;
-    let specs = pair_specs(&source_schema, src.dialect(), &target_schema, db.dialect())?;
+    let mut specs = pair_specs(&source_schema, src.dialect(), &target_schema, db.dialect())?;
+    for spec in &mut specs {
+        spec.checksum = !args.no_verify;
+    }
     drop(src);
     let rx = spawn_reader(&source, config.wait_timeout, specs);
     load(

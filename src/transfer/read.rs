@@ -26,6 +26,8 @@ pub struct TableSpec {
     pub source_kinds: Vec<ColKind>,
     /// What each target column takes.
     pub target_kinds: Vec<ColKind>,
+    /// Whether the reader computes the content checksum (only `copy` compares it).
+    pub checksum: bool,
 }
 
 /// What a reader sends.
@@ -51,22 +53,35 @@ pub enum Event {
 }
 
 /// Order-independent checksum of a table: the wrapping sum of each row's hash.
-#[derive(Default, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Checksum {
     sum: u64,
     rows: u64,
+    enabled: bool,
 }
 
 impl Checksum {
+    /// A checksum that hashes rows only when `enabled` (it always counts them).
+    pub fn new(enabled: bool) -> Checksum {
+        Checksum {
+            sum: 0,
+            rows: 0,
+            enabled,
+        }
+    }
+
     /// Adds one row.
     pub fn add(&mut self, row: &[Value]) {
+        self.rows += 1;
+        if !self.enabled {
+            return;
+        }
         // Source and target are hashed in the same process, so std's hasher is stable enough.
         let mut h = std::hash::DefaultHasher::new();
         for v in row {
             v.hash_into(&mut h);
         }
         self.sum = self.sum.wrapping_add(h.finish());
-        self.rows += 1;
     }
 
     /// (rows, checksum).
@@ -131,7 +146,7 @@ pub fn sqlite_reader(target: SqliteTarget, tables: Vec<TableSpec>, tx: Sender<Ev
             let n = spec.columns.len();
             let mut rows = stmt.query([])?;
             let mut batch = Vec::with_capacity(BATCH);
-            let mut sum = Checksum::default();
+            let mut sum = Checksum::new(spec.checksum);
             while let Some(row) = rows.next()? {
                 let mut raws = Vec::with_capacity(n);
                 for i in 0..n {
@@ -232,7 +247,7 @@ pub fn pg_reader(target: PgTarget, wait: Duration, tables: Vec<TableSpec>, tx: S
                     .await?;
                 futures_util::pin_mut!(stream);
                 let mut batch = Vec::with_capacity(BATCH);
-                let mut sum = Checksum::default();
+                let mut sum = Checksum::new(spec.checksum);
                 while let Some(row) = stream.next().await {
                     let row = row?;
                     let mut raws = Vec::with_capacity(spec.columns.len());
@@ -431,7 +446,7 @@ impl<'de> Visitor<'de> for Rows<'_, '_, '_> {
 
     fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> std::result::Result<Checksum, S::Error> {
         let mut batch = Vec::with_capacity(BATCH);
-        let mut sum = Checksum::default();
+        let mut sum = Checksum::new(self.spec.checksum);
         while let Some(raws) = seq.next_element_seed(RowSeed {
             ctx: self.ctx,
             spec: self.spec,

@@ -104,7 +104,7 @@ pub async fn pg_checksum(
         .query_raw(&select_sql(spec, "1"), std::iter::empty::<i32>())
         .await?;
     futures_util::pin_mut!(stream);
-    let mut sum = Checksum::default();
+    let mut sum = Checksum::new(true);
     while let Some(row) = stream.next().await {
         let row = row?;
         let mut values = Vec::with_capacity(spec.columns.len());
@@ -121,7 +121,7 @@ pub async fn pg_checksum(
 pub fn sqlite_checksum(c: &rusqlite::Connection, spec: &TableSpec) -> Result<(u64, u64)> {
     let mut stmt = c.prepare(&select_sql(spec, "rowid"))?;
     let mut rows = stmt.query([])?;
-    let mut sum = Checksum::default();
+    let mut sum = Checksum::new(true);
     while let Some(row) = rows.next()? {
         let mut values = Vec::with_capacity(spec.columns.len());
         for (i, kind) in spec.target_kinds.iter().enumerate() {
