@@ -47,9 +47,17 @@ pub async fn open_for_writing(config: &Config, target: &Target) -> Result<Db> {
 
 /// Reads and checks the history. A database with YogaFlow tables and no history is refused.
 pub async fn current_state(db: &Db, known: &[Migration], target: Option<i32>) -> Result<State> {
-    let history = migrate::read_history(db).await?;
+    let mut history = migrate::read_history(db).await?;
     if history.is_none() {
-        migrate::refuse_untracked(db).await?;
+        if let Err(e) = migrate::refuse_untracked(db).await {
+            // A concurrent migrator creates the history table before (PostgreSQL) or together
+            // with (SQLite) the first table: tables without history may just be its work in
+            // progress. Only a second look that still finds no history means untracked.
+            history = migrate::read_history(db).await?;
+            if history.is_none() {
+                return Err(e);
+            }
+        }
     }
     migrate::assess(known, history.as_deref().unwrap_or_default(), target)
 }
