@@ -91,28 +91,34 @@ impl Checksum {
 }
 
 /// Converts one row of raw values for `spec`, naming table, row id, column and value when a
-/// value does not fit.
-pub fn convert_row(spec: &TableSpec, raws: Vec<Raw>) -> Result<Vec<Value>> {
-    let id = spec
-        .columns
-        .iter()
-        .position(|c| c == "id")
-        .and_then(|i| raws.get(i))
-        .map(|r| r.to_string())
-        .unwrap_or_else(|| "?".into());
-    raws.into_iter()
-        .zip(&spec.target_kinds)
-        .enumerate()
-        .map(|(i, (raw, kind))| {
-            let shown = raw.to_string();
-            convert(raw, *kind).map_err(|why| {
-                Error::data(format!(
-                    "table {}, row id {id}, column {}: {why}: value {shown}",
-                    spec.name, spec.columns[i]
-                ))
-            })
-        })
-        .collect()
+/// value does not fit. `original(i)` gives column `i`'s raw value again for that message, so
+/// the common case formats nothing.
+pub fn convert_row(
+    spec: &TableSpec,
+    raws: Vec<Raw>,
+    original: &dyn Fn(usize) -> Raw,
+) -> Result<Vec<Value>> {
+    let mut out = Vec::with_capacity(raws.len());
+    for (i, (raw, kind)) in raws.into_iter().zip(&spec.target_kinds).enumerate() {
+        match convert(raw, *kind) {
+            Ok(v) => out.push(v),
+            Err(why) => {
+                let id = spec
+                    .columns
+                    .iter()
+                    .position(|c| c == "id")
+                    .map(|j| original(j).to_string())
+                    .unwrap_or_else(|| "?".into());
+                return Err(Error::data(format!(
+                    "table {}, row id {id}, column {}: {why}: value {}",
+                    spec.name,
+                    spec.columns[i],
+                    original(i)
+                )));
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn quoted(name: &str) -> String {
@@ -152,7 +158,9 @@ pub fn sqlite_reader(target: SqliteTarget, tables: Vec<TableSpec>, tx: Sender<Ev
                 for i in 0..n {
                     raws.push(sqlite_raw(row.get_ref(i)?));
                 }
-                let values = convert_row(&spec, raws)?;
+                let values = convert_row(&spec, raws, &|i| {
+                    row.get_ref(i).map(sqlite_raw).unwrap_or(Raw::Null)
+                })?;
                 sum.add(&values);
                 batch.push(values);
                 if batch.len() == BATCH {
@@ -254,7 +262,9 @@ pub fn pg_reader(target: PgTarget, wait: Duration, tables: Vec<TableSpec>, tx: S
                     for (i, kind) in spec.source_kinds.iter().enumerate() {
                         raws.push(pg_raw(&row, i, *kind)?);
                     }
-                    let values = convert_row(&spec, raws)?;
+                    let values = convert_row(&spec, raws, &|i| {
+                        pg_raw(&row, i, spec.source_kinds[i]).unwrap_or(Raw::Null)
+                    })?;
                     sum.add(&values);
                     batch.push(values);
                     if batch.len() == BATCH {
@@ -451,7 +461,10 @@ impl<'de> Visitor<'de> for Rows<'_, '_, '_> {
             ctx: self.ctx,
             spec: self.spec,
         })? {
-            let values = convert_row(self.spec, raws).map_err(|e| self.ctx.fail::<S::Error>(e))?;
+            // JSON values are gone once converted: keep the row for the error message.
+            let copy = raws.clone();
+            let values = convert_row(self.spec, raws, &|i| copy[i].clone())
+                .map_err(|e| self.ctx.fail::<S::Error>(e))?;
             sum.add(&values);
             batch.push(values);
             if batch.len() == BATCH {

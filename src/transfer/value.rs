@@ -306,19 +306,35 @@ pub fn parse_timestamp(text: &str) -> Result<OffsetDateTime, String> {
 /// ISO 8601 UTC with a `Z`, fraction only when there is one (`2025-12-06T10:11:12.123456Z`).
 pub fn format_iso(t: OffsetDateTime) -> String {
     let t = t.to_offset(UtcOffset::UTC);
-    let base = format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        t.year(),
-        t.month() as u8,
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
-    match t.microsecond() {
-        0 => format!("{base}Z"),
-        us => format!("{base}.{us:06}Z"),
+    // Digits written by hand: export formats every timestamp of every row.
+    let mut out = Vec::with_capacity(27);
+    push_num(&mut out, t.year().max(0) as u32, 4);
+    out.push(b'-');
+    push_num(&mut out, t.month() as u32, 2);
+    out.push(b'-');
+    push_num(&mut out, t.day().into(), 2);
+    out.push(b'T');
+    push_num(&mut out, t.hour().into(), 2);
+    out.push(b':');
+    push_num(&mut out, t.minute().into(), 2);
+    out.push(b':');
+    push_num(&mut out, t.second().into(), 2);
+    if t.microsecond() != 0 {
+        out.push(b'.');
+        push_num(&mut out, t.microsecond(), 6);
     }
+    out.push(b'Z');
+    String::from_utf8(out).expect("ASCII digits")
+}
+
+fn push_num(out: &mut Vec<u8>, n: u32, width: usize) {
+    let start = out.len();
+    let mut n = n;
+    for _ in 0..width {
+        out.push(b'0' + (n % 10) as u8);
+        n /= 10;
+    }
+    out[start..].reverse();
 }
 
 /// The SQLite spelling SQLAlchemy uses: `2025-12-06 10:11:12[.123456]`, UTC.
