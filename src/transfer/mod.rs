@@ -15,7 +15,7 @@ pub mod write;
 use crate::cli::{CopyArgs, ExportArgs, ImportArgs, UpArgs};
 use crate::config::{self, Config};
 use crate::db::{Db, Dialect};
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Result};
 use crate::migrate::{self, APP_TABLES};
 use crate::schema::{self, Schema};
 use crate::url::Target;
@@ -375,153 +375,45 @@ async fn load(
         )));
     }
     let start = std::time::Instant::now();
-    let mut summary: Vec<(String, u64, f64)> = Vec::new();
-    match db {
-        Db::Postgres(client) => {
-            let tx = client.transaction().await?;
-            if replace && !occupied.is_empty() {
-                let list: Vec<String> = tables.iter().map(|t| format!("\"{t}\"")).collect();
-                tx.batch_execute(&format!("TRUNCATE {}", list.join(", ")))
-                    .await?;
+    let mut sink = write::Sink::begin(db, tables, !occupied.is_empty()).await?;
+    let mut summary: Vec<(String, u64)> = Vec::new();
+    let mut current: Option<(TableSpec, TableProgress)> = None;
+    while let Some(event) = rx.recv().await {
+        match event {
+            Event::Header { .. } => {}
+            Event::Table(spec) => {
+                sink.start_table(&spec).await?;
+                let progress = TableProgress::start(&spec.name, None);
+                current = Some((spec, progress));
             }
-            let deferred = write::Deferred::drop(&tx, tables).await?;
-            let mut current: Option<(
-                TableSpec,
-                std::pin::Pin<Box<tokio_postgres::binary_copy::BinaryCopyInWriter>>,
-                TableProgress,
-            )> = None;
-            while let Some(event) = rx.recv().await {
-                match event {
-                    Event::Header { .. } => {}
-                    Event::Table(spec) => {
-                        let sink = tx.copy_in(&write::copy_sql(&spec)).await?;
-                        let types: Vec<_> = spec
-                            .target_kinds
-                            .iter()
-                            .map(|k| write::pg_type(*k))
-                            .collect();
-                        let writer = Box::pin(
-                            tokio_postgres::binary_copy::BinaryCopyInWriter::new(sink, &types),
-                        );
-                        let progress = TableProgress::start(&spec.name, None);
-                        current = Some((spec, writer, progress));
-                    }
-                    Event::Rows(rows) => {
-                        let Some((spec, writer, progress)) = current.as_mut() else {
-                            continue;
-                        };
-                        progress.add(rows.len() as u64);
-                        for row in &rows {
-                            let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = row
-                                .iter()
-                                .map(|v| v as &(dyn tokio_postgres::types::ToSql + Sync))
-                                .collect();
-                            writer
-                                .as_mut()
-                                .write(&refs)
-                                .await
-                                .map_err(|e| load_error(&spec.name, row, e))?;
-                        }
-                    }
-                    Event::TableDone { rows, checksum } => {
-                        let Some((spec, mut writer, progress)) = current.take() else {
-                            continue;
-                        };
-                        writer
-                            .as_mut()
-                            .finish()
-                            .await
-                            .map_err(|e| load_error(&spec.name, &[], e))?;
-                        let (n, secs) = progress.finish();
-                        if verify {
-                            let (back, sum) = write::pg_checksum(&tx, &spec).await?;
-                            compare(&spec.name, rows, checksum, back, sum)?;
-                        }
-                        summary.push((spec.name.clone(), n, secs));
-                    }
-                    Event::Failed(e) => return Err(e),
+            Event::Rows(rows) => {
+                let Some((spec, progress)) = current.as_mut() else {
+                    continue;
+                };
+                progress.add(rows.len() as u64);
+                sink.write_rows(spec, &rows).await?;
+            }
+            Event::TableDone { rows, checksum } => {
+                let Some((spec, progress)) = current.take() else {
+                    continue;
+                };
+                sink.finish_table(&spec).await?;
+                let (n, _) = progress.finish();
+                if verify {
+                    let (back, sum) = sink.checksum(&spec).await?;
+                    compare(&spec.name, rows, checksum, back, sum)?;
                 }
+                summary.push((spec.name.clone(), n));
             }
-            if current.is_some() {
-                return Err(Error::internal(
-                    "the reader stopped in the middle of a table",
-                ));
-            }
-            let start_rebuild = std::time::Instant::now();
-            deferred.restore(&tx).await?;
-            log::info!(
-                "indexes and foreign keys rebuilt in {:.2} s",
-                start_rebuild.elapsed().as_secs_f64()
-            );
-            write::reset_sequences(&tx, tables).await?;
-            tx.commit().await?;
-        }
-        Db::Sqlite(conn) => {
-            let tx = migrate::immediate(conn)?;
-            if replace && !occupied.is_empty() {
-                for t in tables.iter().rev() {
-                    tx.execute_batch(&format!("DELETE FROM \"{t}\""))?;
-                }
-            }
-            let mut current: Option<(TableSpec, String, TableProgress)> = None;
-            while let Some(event) = rx.recv().await {
-                match event {
-                    Event::Header { .. } => {}
-                    Event::Table(spec) => {
-                        let sql = write::insert_sql(&spec);
-                        let progress = TableProgress::start(&spec.name, None);
-                        current = Some((spec, sql, progress));
-                    }
-                    Event::Rows(rows) => {
-                        let Some((spec, sql, progress)) = current.as_mut() else {
-                            continue;
-                        };
-                        progress.add(rows.len() as u64);
-                        let mut stmt = tx.prepare_cached(sql)?;
-                        for row in &rows {
-                            let mut params = Vec::with_capacity(row.len());
-                            for (i, v) in row.iter().enumerate() {
-                                params.push(write::sqlite_value(v).map_err(|why| {
-                                    Error::data(format!(
-                                        "table {}, row id {}, column {}: {why}",
-                                        spec.name,
-                                        row_id(row),
-                                        spec.columns[i]
-                                    ))
-                                })?);
-                            }
-                            stmt.execute(rusqlite::params_from_iter(params))
-                                .map_err(|e| {
-                                    Error::data(format!(
-                                        "table {}, row id {}: {e}",
-                                        spec.name,
-                                        row_id(row)
-                                    ))
-                                })?;
-                        }
-                    }
-                    Event::TableDone { rows, checksum } => {
-                        let Some((spec, _, progress)) = current.take() else {
-                            continue;
-                        };
-                        let (n, secs) = progress.finish();
-                        if verify {
-                            let (back, sum) = write::sqlite_checksum(&tx, &spec)?;
-                            compare(&spec.name, rows, checksum, back, sum)?;
-                        }
-                        summary.push((spec.name.clone(), n, secs));
-                    }
-                    Event::Failed(e) => return Err(e),
-                }
-            }
-            if current.is_some() {
-                return Err(Error::internal(
-                    "the reader stopped in the middle of a table",
-                ));
-            }
-            tx.commit()?;
+            Event::Failed(e) => return Err(e),
         }
     }
+    if current.is_some() {
+        return Err(Error::internal(
+            "the reader stopped in the middle of a table",
+        ));
+    }
+    sink.commit(tables).await?;
     let total: u64 = summary.iter().map(|s| s.1).sum();
     log::info!(
         "loaded {total} rows into {} tables in {:.2} s{}",
@@ -534,38 +426,6 @@ async fn load(
         }
     );
     Ok(())
-}
-
-fn row_id(row: &[value::Value]) -> String {
-    match row.first() {
-        Some(value::Value::Int(i)) => i.to_string(),
-        _ => "?".into(),
-    }
-}
-
-fn load_error(table: &str, row: &[value::Value], e: tokio_postgres::Error) -> Error {
-    let what = match e.as_db_error() {
-        Some(db) => {
-            let mut m = format!("{} (SQLSTATE {})", db.message(), db.code().code());
-            if let Some(d) = db.detail() {
-                m.push_str(&format!("; {d}"));
-            }
-            if let Some(w) = db.where_() {
-                m.push_str(&format!("; {w}"));
-            }
-            m
-        }
-        None => connect::describe(&e),
-    };
-    let at = if row.is_empty() {
-        String::new()
-    } else {
-        format!(", row id {}", row_id(row))
-    };
-    Error::new(
-        Kind::Data,
-        format!("loading table {table}{at} failed: {what}; nothing was written"),
-    )
 }
 
 fn compare(table: &str, rows: u64, checksum: u64, back: u64, sum: u64) -> Result<()> {

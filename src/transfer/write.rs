@@ -4,8 +4,11 @@
 
 use super::read::{pg_raw, select_sql, sqlite_raw, Checksum, TableSpec};
 use super::value::{format_sqlite, ColKind, Value};
-use crate::error::{Error, Result};
+use crate::db::Db;
+use crate::error::{Error, Kind, Result};
 use bytes::BytesMut;
+use std::pin::Pin;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 
 impl ToSql for Value {
@@ -221,4 +224,185 @@ impl Deferred {
         }
         Ok(())
     }
+}
+
+/// The open transaction a load writes into, with what each dialect needs on the way.
+pub enum Sink<'a> {
+    /// PostgreSQL: binary COPY per table; constraints rebuilt at commit.
+    Postgres {
+        /// The load's transaction.
+        tx: tokio_postgres::Transaction<'a>,
+        /// The table being copied.
+        writer: Option<Pin<Box<BinaryCopyInWriter>>>,
+        /// Foreign keys and indexes to rebuild before commit.
+        deferred: Option<Deferred>,
+    },
+    /// SQLite: prepared inserts in one `BEGIN IMMEDIATE` transaction.
+    Sqlite {
+        /// The load's transaction.
+        tx: rusqlite::Transaction<'a>,
+        /// The INSERT for the current table.
+        sql: String,
+    },
+}
+
+impl<'a> Sink<'a> {
+    /// Opens the transaction; `empty_first` deletes the rows `tables` hold (for `--replace`).
+    pub async fn begin(db: &'a mut Db, tables: &[String], empty_first: bool) -> Result<Sink<'a>> {
+        match db {
+            Db::Postgres(client) => {
+                let tx = client.transaction().await?;
+                if empty_first {
+                    let list: Vec<String> = tables.iter().map(|t| quoted(t)).collect();
+                    tx.batch_execute(&format!("TRUNCATE {}", list.join(", ")))
+                        .await?;
+                }
+                let deferred = Some(Deferred::drop(&tx, tables).await?);
+                Ok(Sink::Postgres {
+                    tx,
+                    writer: None,
+                    deferred,
+                })
+            }
+            Db::Sqlite(conn) => {
+                let tx = crate::migrate::immediate(conn)?;
+                if empty_first {
+                    for t in tables.iter().rev() {
+                        tx.execute_batch(&format!("DELETE FROM {}", quoted(t)))?;
+                    }
+                }
+                Ok(Sink::Sqlite {
+                    tx,
+                    sql: String::new(),
+                })
+            }
+        }
+    }
+
+    /// Starts loading `spec`.
+    pub async fn start_table(&mut self, spec: &TableSpec) -> Result<()> {
+        match self {
+            Sink::Postgres { tx, writer, .. } => {
+                let copy = tx.copy_in(&copy_sql(spec)).await?;
+                let types: Vec<_> = spec.target_kinds.iter().map(|k| pg_type(*k)).collect();
+                *writer = Some(Box::pin(BinaryCopyInWriter::new(copy, &types)));
+            }
+            Sink::Sqlite { sql, .. } => *sql = insert_sql(spec),
+        }
+        Ok(())
+    }
+
+    /// Writes rows of `spec`.
+    pub async fn write_rows(&mut self, spec: &TableSpec, rows: &[Vec<Value>]) -> Result<()> {
+        match self {
+            Sink::Postgres { writer, .. } => {
+                let Some(writer) = writer.as_mut() else {
+                    return Err(Error::internal("rows before their table"));
+                };
+                for row in rows {
+                    let refs: Vec<&(dyn ToSql + Sync)> =
+                        row.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+                    writer
+                        .as_mut()
+                        .write(&refs)
+                        .await
+                        .map_err(|e| load_error(&spec.name, row, e))?;
+                }
+            }
+            Sink::Sqlite { tx, sql } => {
+                let mut stmt = tx.prepare_cached(sql)?;
+                for row in rows {
+                    let mut params = Vec::with_capacity(row.len());
+                    for (i, v) in row.iter().enumerate() {
+                        params.push(sqlite_value(v).map_err(|why| {
+                            Error::data(format!(
+                                "table {}, row id {}, column {}: {why}",
+                                spec.name,
+                                row_id(row),
+                                spec.columns[i]
+                            ))
+                        })?);
+                    }
+                    stmt.execute(rusqlite::params_from_iter(params))
+                        .map_err(|e| {
+                            Error::data(format!("table {}, row id {}: {e}", spec.name, row_id(row)))
+                        })?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the current table.
+    pub async fn finish_table(&mut self, spec: &TableSpec) -> Result<()> {
+        if let Sink::Postgres { writer, .. } = self {
+            if let Some(mut w) = writer.take() {
+                w.as_mut()
+                    .finish()
+                    .await
+                    .map_err(|e| load_error(&spec.name, &[], e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads `spec` back inside the transaction: (rows, checksum).
+    pub async fn checksum(&self, spec: &TableSpec) -> Result<(u64, u64)> {
+        match self {
+            Sink::Postgres { tx, .. } => pg_checksum(tx, spec).await,
+            Sink::Sqlite { tx, .. } => sqlite_checksum(tx, spec),
+        }
+    }
+
+    /// Rebuilds deferred constraints, moves sequences past the largest id, and commits.
+    pub async fn commit(self, tables: &[String]) -> Result<()> {
+        match self {
+            Sink::Postgres { tx, deferred, .. } => {
+                if let Some(d) = deferred {
+                    let start = std::time::Instant::now();
+                    d.restore(&tx).await?;
+                    log::info!(
+                        "indexes and foreign keys rebuilt in {:.2} s",
+                        start.elapsed().as_secs_f64()
+                    );
+                }
+                reset_sequences(&tx, tables).await?;
+                tx.commit().await?;
+            }
+            Sink::Sqlite { tx, .. } => tx.commit()?,
+        }
+        Ok(())
+    }
+}
+
+fn row_id(row: &[Value]) -> String {
+    match row.first() {
+        Some(Value::Int(i)) => i.to_string(),
+        _ => "?".into(),
+    }
+}
+
+fn load_error(table: &str, row: &[Value], e: tokio_postgres::Error) -> Error {
+    let what = match e.as_db_error() {
+        Some(db) => {
+            let mut m = format!("{} (SQLSTATE {})", db.message(), db.code().code());
+            if let Some(d) = db.detail() {
+                m.push_str(&format!("; {d}"));
+            }
+            if let Some(w) = db.where_() {
+                m.push_str(&format!("; {w}"));
+            }
+            m
+        }
+        None => crate::connect::describe(&e),
+    };
+    let at = if row.is_empty() {
+        String::new()
+    } else {
+        format!(", row id {}", row_id(row))
+    };
+    Error::new(
+        Kind::Data,
+        format!("loading table {table}{at} failed: {what}; nothing was written"),
+    )
 }
