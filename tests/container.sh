@@ -100,7 +100,8 @@ check "the password appears in no container output" $?
 # 6. Linters.
 shellcheck "$root/docker-entrypoint.sh" "$root"/scripts/*.sh "$root/tests/container.sh"
 check "shellcheck" $?
-hadolint "$root/Dockerfile"
+hadolint=$(command -v hadolint || echo "$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/hadolint")
+"$hadolint" "$root/Dockerfile"
 check "hadolint" $?
 
 echo "$passed passed, $failed failed"
