@@ -28,24 +28,32 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-/// The subcommands.
+/// The subcommands (each `--help` ends with the exit-code table).
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Apply pending migrations and exit (what the container runs at start).
+    #[command(after_help = crate::error::EXIT_CODES_HELP)]
     Up(UpArgs),
     /// Show the schema version, each migration as applied or pending, and history problems.
+    #[command(after_help = crate::error::EXIT_CODES_HELP)]
     Status(StatusArgs),
     /// Compare the live schema with the one the recorded version should have.
+    #[command(after_help = crate::error::EXIT_CODES_HELP)]
     Verify(VerifyArgs),
     /// Undo migrations, newest first, each with the removal of its history row.
+    #[command(after_help = crate::error::EXIT_CODES_HELP)]
     Down(DownArgs),
     /// Adopt a database made before this tool: check its schema, then record migrations as applied.
+    #[command(after_help = crate::error::EXIT_CODES_HELP)]
     Baseline(BaselineArgs),
     /// Write every table's rows to one JSON document.
+    #[command(after_help = crate::error::EXIT_CODES_HELP)]
     Export(ExportArgs),
     /// Load a JSON document written by `export`, all or nothing.
+    #[command(after_help = crate::error::EXIT_CODES_HELP)]
     Import(ImportArgs),
     /// Copy every row from another database into DATABASE_URL (or --to), all or nothing.
+    #[command(after_help = crate::error::EXIT_CODES_HELP)]
     Copy(CopyArgs),
 }
 

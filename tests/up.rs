@@ -548,6 +548,7 @@ fn help_lists_exit_codes_on_every_command() {
         let r = run(&[cmd, "--help"], &[]);
         r.assert_code(0);
         assert!(r.stdout.contains("Usage: yogaflow-migrate"), "{cmd}");
+        assert!(r.stdout.contains("Exit codes:"), "{cmd}");
     }
     let r = run(&["--help"], &[]);
     r.assert_code(0);
