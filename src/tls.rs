@@ -1,8 +1,22 @@
 //! TLS with libpq's `sslmode` meanings: which modes exist, which connection attempts each one
-//! makes and in what order, and the `native-tls` connector for each attempt.
+//! makes and in what order, and the OpenSSL connector for each attempt.
 
 use crate::error::{Error, Kind, Result};
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Private};
+use openssl::ssl::{
+    Ssl, SslContext, SslContextBuilder, SslMethod, SslOptions, SslRef, SslVerifyMode, SslVersion,
+};
+use openssl::x509::verify::X509CheckFlags;
+use openssl::x509::{X509VerifyResult, X509};
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_openssl::SslStream;
+use tokio_postgres::tls::ChannelBinding;
 
 /// libpq's `sslmode` values (asyncpg's `ssl=` maps onto the same set).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,15 +121,15 @@ impl TlsFiles {
 
 /// The roots and client identity named by `files`, read and parsed.
 struct Material {
-    roots: Vec<native_tls::Certificate>,
-    identity: Option<native_tls::Identity>,
+    roots: Vec<X509>,
+    identity: Option<(Vec<X509>, PKey<Private>)>,
 }
 
 fn material(files: &TlsFiles) -> Result<Material> {
     let mut roots = Vec::new();
     if let Some(path) = files.root_cert.as_deref().filter(|_| files.has_root_file()) {
         let pem = read(path, "sslrootcert")?;
-        roots = native_tls::Certificate::stack_from_pem(&pem).map_err(|e| {
+        roots = X509::stack_from_pem(&pem).map_err(|e| {
             Error::config(format!(
                 "sslrootcert {}: not a PEM certificate",
                 path.display()
@@ -130,17 +144,26 @@ fn material(files: &TlsFiles) -> Result<Material> {
         }
     }
     let identity = match (&files.client_cert, &files.client_key) {
-        (Some(cert), Some(key)) => Some(
-            native_tls::Identity::from_pkcs8(&read(cert, "sslcert")?, &read(key, "sslkey")?)
-                .map_err(|e| {
-                    Error::config(format!(
-                        "sslcert {} / sslkey {}: unusable client certificate",
-                        cert.display(),
-                        key.display()
-                    ))
-                    .with_source(e)
-                })?,
-        ),
+        (Some(cert), Some(key)) => {
+            let unusable = |e: openssl::error::ErrorStack| {
+                Error::config(format!(
+                    "sslcert {} / sslkey {}: unusable client certificate",
+                    cert.display(),
+                    key.display()
+                ))
+                .with_source(e)
+            };
+            let chain = X509::stack_from_pem(&read(cert, "sslcert")?).map_err(unusable)?;
+            // Like libpq, any PEM private key: PKCS#8 or the traditional RSA/EC forms.
+            let key = PKey::private_key_from_pem(&read(key, "sslkey")?).map_err(unusable)?;
+            if chain.is_empty() {
+                return Err(Error::config(format!(
+                    "sslcert {}: no certificate in the file",
+                    cert.display()
+                )));
+            }
+            Some((chain, key))
+        }
         (None, None) => None,
         _ => {
             return Err(Error::config(
@@ -151,38 +174,87 @@ fn material(files: &TlsFiles) -> Result<Material> {
     Ok(Material { roots, identity })
 }
 
-/// The connector for one TLS attempt.
-pub fn connector(
-    verify: Verify,
-    files: &TlsFiles,
-) -> Result<postgres_native_tls::MakeTlsConnector> {
+/// The OpenSSL context for one TLS attempt.
+///
+/// Built on a bare `SSL_CTX` rather than `native-tls` or `SslConnector`: both load the system
+/// CA bundle (`set_default_verify_paths`, about 50 ms and 3 MB for Debian's 140 roots) for
+/// every connection, and libpq only does that where it verifies without a root file of its own.
+fn context(verify: Verify, files: &TlsFiles) -> Result<SslContext> {
     let material = material(files)?;
-    let mut builder = native_tls::TlsConnector::builder();
-    // Like libpq, trust the system store only when verifying without a root file of our own
-    // (or with `sslrootcert=system`).
-    let system_roots = verify != Verify::None && !files.has_root_file();
-    builder.disable_built_in_roots(!system_roots);
-    match verify {
-        Verify::None => {
-            builder
-                .danger_accept_invalid_certs(true)
-                .danger_accept_invalid_hostnames(true);
+    let internal = |e: openssl::error::ErrorStack| {
+        Error::new(Kind::Internal, "cannot set up TLS").with_source(e)
+    };
+    let mut ctx = SslContextBuilder::new(SslMethod::tls_client()).map_err(internal)?;
+    // libpq's default ssl_min_protocol_version.
+    ctx.set_min_proto_version(Some(SslVersion::TLS1_2))
+        .map_err(internal)?;
+    ctx.set_options(SslOptions::NO_COMPRESSION);
+    if verify == Verify::None {
+        ctx.set_verify(SslVerifyMode::NONE);
+    } else {
+        ctx.set_verify(SslVerifyMode::PEER);
+        if files.has_root_file() {
+            for cert in material.roots {
+                ctx.cert_store_mut().add_cert(cert).map_err(internal)?;
+            }
+        } else {
+            // Verifying without a root file (or `sslrootcert=system`): the system store, found
+            // where this build's OpenSSL would not look by itself (a vendored OpenSSL has its
+            // own OPENSSLDIR).
+            let probe = openssl_probe::probe();
+            if let Some(file) = &probe.cert_file {
+                if let Err(e) = ctx.load_verify_locations(Some(file), None) {
+                    log::debug!("system CA file {}: {e}", file.display());
+                }
+            }
+            for dir in &probe.cert_dir {
+                if let Err(e) = ctx.load_verify_locations(None, Some(dir)) {
+                    log::debug!("system CA directory {}: {e}", dir.display());
+                }
+            }
         }
-        Verify::Ca => {
-            builder.danger_accept_invalid_hostnames(true);
+    }
+    if let Some((chain, key)) = material.identity {
+        let mut chain = chain.into_iter();
+        if let Some(leaf) = chain.next() {
+            ctx.set_certificate(&leaf).map_err(internal)?;
         }
-        Verify::Full => {}
+        for cert in chain {
+            ctx.add_extra_chain_cert(cert).map_err(internal)?;
+        }
+        ctx.set_private_key(&key).map_err(internal)?;
+        ctx.check_private_key().map_err(|e| {
+            Error::config("sslcert and sslkey do not belong together").with_source(e)
+        })?;
     }
-    for cert in material.roots {
-        builder.add_root_certificate(cert);
+    Ok(ctx.build())
+}
+
+/// The `SSL` object for a handshake with `host`: SNI for a host name (libpq's `sslsni=1`), and
+/// for `verify-full` the host name or IP address checked against the certificate.
+fn session(ctx: &SslContext, verify: Verify, host: &str) -> Result<Ssl> {
+    let internal = |e: openssl::error::ErrorStack| {
+        Error::new(Kind::Internal, "cannot set up TLS").with_source(e)
+    };
+    let mut ssl = Ssl::new(ctx).map_err(internal)?;
+    let ip = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+        .ok();
+    if ip.is_none() {
+        ssl.set_hostname(host).map_err(internal)?;
     }
-    if let Some(identity) = material.identity {
-        builder.identity(identity);
+    if verify == Verify::Full {
+        let param = ssl.param_mut();
+        param.set_hostflags(X509CheckFlags::NO_PARTIAL_WILDCARDS);
+        match ip {
+            Some(ip) => param.set_ip(ip),
+            None => param.set_host(host),
+        }
+        .map_err(internal)?;
     }
-    let tls = builder
-        .build()
-        .map_err(|e| Error::new(Kind::Internal, "cannot set up TLS").with_source(e))?;
-    Ok(postgres_native_tls::MakeTlsConnector::new(tls))
+    Ok(ssl)
 }
 
 /// Reads and parses the certificate files named in `files`, so that a missing or broken file
@@ -191,9 +263,8 @@ pub fn check_files(files: &TlsFiles) -> Result<()> {
     material(files).map(|_| ())
 }
 
-/// A connector that builds its `native-tls` context only when the server agrees to TLS:
-/// building one makes OpenSSL parse the whole system CA bundle (about 50 ms), which a start
-/// against a server without TLS (`sslmode=prefer`, the default) should not pay.
+/// A connector that builds its OpenSSL context only when the server agrees to TLS, so a start
+/// against a server without TLS (`sslmode=prefer`, the default) pays nothing for TLS.
 #[derive(Clone)]
 pub struct LazyTls {
     verify: Verify,
@@ -214,9 +285,9 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl<S> tokio_postgres::tls::MakeTlsConnect<S> for LazyTls
 where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    type Stream = postgres_native_tls::TlsStream<S>;
+    type Stream = TlsStream<S>;
     type TlsConnect = LazyConnect;
     type Error = BoxError;
 
@@ -236,22 +307,102 @@ pub struct LazyConnect {
 
 impl<S> tokio_postgres::tls::TlsConnect<S> for LazyConnect
 where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    type Stream = postgres_native_tls::TlsStream<S>;
+    type Stream = TlsStream<S>;
     type Error = BoxError;
-    type Future = std::pin::Pin<
-        Box<dyn std::future::Future<Output = std::result::Result<Self::Stream, BoxError>> + Send>,
-    >;
+    type Future = Pin<Box<dyn Future<Output = std::result::Result<TlsStream<S>, BoxError>> + Send>>;
 
     fn connect(self, stream: S) -> Self::Future {
-        use tokio_postgres::tls::MakeTlsConnect;
         Box::pin(async move {
-            let mut make = connector(self.tls.verify, &self.tls.files).map_err(Box::new)?;
-            let connect = MakeTlsConnect::<S>::make_tls_connect(&mut make, &self.domain)?;
-            Ok(connect.connect(stream).await?)
+            let ctx = context(self.tls.verify, &self.tls.files).map_err(Box::new)?;
+            let ssl = session(&ctx, self.tls.verify, &self.domain).map_err(Box::new)?;
+            let mut stream = SslStream::new(ssl, stream)?;
+            if let Err(e) = Pin::new(&mut stream).connect().await {
+                // OpenSSL's own text says only "certificate verify failed"; the verify result
+                // says why (self-signed, unknown CA, host name mismatch).
+                let result = stream.ssl().verify_result();
+                if result != X509VerifyResult::OK {
+                    return Err(verify_failure(result, self.tls.files.has_root_file()).into());
+                }
+                return Err(e.into());
+            }
+            Ok(TlsStream(stream))
         })
     }
+}
+
+/// The reason a certificate was refused, with the way out where it is a common one.
+fn verify_failure(result: X509VerifyResult, root_file: bool) -> String {
+    // X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, _SELF_SIGNED_CERT_IN_CHAIN,
+    // _UNABLE_TO_GET_ISSUER_CERT_LOCALLY, _HOSTNAME_MISMATCH, _IP_ADDRESS_MISMATCH
+    let hint = match result.as_raw() {
+        18..=20 if !root_file => {
+            "; the server's certificate is not signed by a system root (Railway's is \
+             self-signed): name its CA with sslrootcert=FILE, or use sslmode=require to \
+             encrypt without verifying"
+        }
+        62 | 64 => "; the host in the URL is not a name the certificate holds",
+        _ => "",
+    };
+    format!("certificate verify failed: {}{hint}", result.error_string())
+}
+
+/// An established TLS stream, with the `tls-server-end-point` channel binding that SCRAM's
+/// `-PLUS` mechanisms use.
+pub struct TlsStream<S>(SslStream<S>);
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> tokio_postgres::tls::TlsStream for TlsStream<S> {
+    fn channel_binding(&self) -> ChannelBinding {
+        match server_end_point(self.0.ssl()) {
+            Some(digest) => ChannelBinding::tls_server_end_point(digest),
+            None => ChannelBinding::none(),
+        }
+    }
+}
+
+/// RFC 5929's `tls-server-end-point`: the server certificate's hash with its signature's
+/// digest (SHA-256 in place of MD5 and SHA-1).
+fn server_end_point(ssl: &SslRef) -> Option<Vec<u8>> {
+    let cert = ssl.peer_certificate()?;
+    let algorithms = cert
+        .signature_algorithm()
+        .object()
+        .nid()
+        .signature_algorithms()?;
+    let md = match algorithms.digest {
+        Nid::MD5 | Nid::SHA1 => MessageDigest::sha256(),
+        nid => MessageDigest::from_nid(nid)?,
+    };
+    cert.digest(md).ok().map(|d| d.to_vec())
 }
 
 fn read(path: &Path, what: &str) -> Result<Vec<u8>> {

@@ -185,3 +185,72 @@ fn pg_environment_supplies_tls_settings() {
     r.assert_code(4);
     assert_no_secret(&r, SECRET);
 }
+
+/// `require`, `prefer` and `verify-*` with a root file never read the system CA bundle (libpq
+/// does not either; parsing it cost 40 ms and 3 MB of every TLS start). The bundle is a FIFO
+/// here: opening it would block, so a regression hangs and is killed instead of passing.
+/// Verifying without a root file does read it, from `SSL_CERT_FILE` as OpenSSL would.
+#[test]
+fn system_roots_are_read_only_where_verification_needs_them() {
+    let c = server("self");
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("ca-bundle.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let empty_dir = dir.path().join("certs");
+    std::fs::create_dir(&empty_dir).unwrap();
+    let root = c.ca_cert_path().unwrap().display().to_string();
+    let limit = std::time::Duration::from_secs(20);
+    for (host, params) in [
+        ("127.0.0.1", "sslmode=require".to_string()),
+        ("127.0.0.1", "sslmode=prefer".to_string()),
+        ("127.0.0.1", String::new()),
+        ("127.0.0.1", format!("sslmode=verify-ca&sslrootcert={root}")),
+        (
+            "localhost",
+            format!("sslmode=verify-full&sslrootcert={root}"),
+        ),
+    ] {
+        let db = c.create_db();
+        let url = format!(
+            "postgresql://postgres:{SECRET}@{host}:{}/{db}?{params}",
+            c.port()
+        );
+        let r = run_bounded(
+            &["up"],
+            &[
+                ("DATABASE_URL", url.as_str()),
+                ("SSL_CERT_FILE", fifo.to_str().unwrap()),
+                ("SSL_CERT_DIR", empty_dir.to_str().unwrap()),
+            ],
+            limit,
+        );
+        assert_eq!(
+            r.code, 0,
+            "'{params}' with the system bundle a FIFO: want exit 0 without touching it \
+             (-9 means it blocked opening the bundle)\n{}",
+            r.stderr
+        );
+        assert_no_secret(&r, SECRET);
+    }
+    // verify-full without a root file trusts the system store: here SSL_CERT_FILE names the
+    // server's own (self-signed) certificate, so the handshake verifies.
+    let db = c.create_db();
+    let url = format!(
+        "postgresql://postgres:{SECRET}@localhost:{}/{db}?sslmode=verify-full",
+        c.port()
+    );
+    let r = run_bounded(
+        &["up"],
+        &[
+            ("DATABASE_URL", url.as_str()),
+            ("SSL_CERT_FILE", root.as_str()),
+            ("SSL_CERT_DIR", empty_dir.to_str().unwrap()),
+        ],
+        limit,
+    );
+    r.assert_code(0);
+}

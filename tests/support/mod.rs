@@ -612,6 +612,32 @@ pub fn run(args: &[&str], env: &[(&str, &str)]) -> Run {
     finish(c)
 }
 
+/// Runs the binary with `args` and `env`, killing it after `limit`: a run that hangs ends as
+/// killed by SIGKILL (code -9) instead of hanging the test.
+pub fn run_bounded(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Run {
+    let mut c = bin();
+    c.args(args)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let end = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    Run {
+        code: out
+            .status
+            .code()
+            .unwrap_or_else(|| -out.status.signal().unwrap_or(0)),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 /// Runs the binary in `dir`.
 pub fn run_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut c = bin();
