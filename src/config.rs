@@ -1,8 +1,9 @@
 //! The environment the tool reads (`MIGRATE_*`, `RAILWAY_*`, `DATABASE_URL`), turned into one
 //! [`Config`] by `envy`, and the choice of the database target from it.
 
+use crate::db::OpenOptions;
 use crate::error::{Error, Result};
-use crate::url::{self, Target, DEFAULT_URL};
+use crate::url::{self, DbUrl, DEFAULT_URL};
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -79,7 +80,7 @@ impl Config {
     /// unset outside Railway (logged, so nobody mistakes it for their real database). On
     /// Railway an unset `DATABASE_URL` is an error: it means the service lost its reference to
     /// the Postgres service, and a throwaway SQLite file in the container is never intended.
-    pub fn target(&self) -> Result<Target> {
+    pub fn database(&self) -> Result<DbUrl> {
         let url = match &self.database_url {
             Some(u) => u.clone(),
             None if self.on_railway => {
@@ -97,13 +98,35 @@ impl Config {
     }
 }
 
+impl Config {
+    /// How a command that may change the database opens it: waits for PostgreSQL, creates a
+    /// missing SQLite file, and bounds SQLite's lock waits by `MIGRATE_LOCK_TIMEOUT`.
+    pub fn for_writing(&self) -> OpenOptions {
+        OpenOptions {
+            wait: self.wait_timeout,
+            create: true,
+            busy_timeout: Some(self.lock_timeout),
+        }
+    }
+
+    /// How a command that only reads opens the database: a missing SQLite file is an error,
+    /// never created.
+    pub fn for_reading(&self) -> OpenOptions {
+        OpenOptions {
+            wait: self.wait_timeout,
+            create: false,
+            busy_timeout: None,
+        }
+    }
+}
+
 /// Parses a URL with the process's `PG*` variables as fallbacks, logging its warnings.
-pub fn parse_url(url: &str) -> Result<Target> {
+pub fn parse_url(url: &str) -> Result<DbUrl> {
     let parsed = url::parse(url, &|k| std::env::var(k).ok().filter(|v| !v.is_empty()))?;
     for w in &parsed.warnings {
         log::warn!("{w}");
     }
-    Ok(parsed.target)
+    Ok(parsed.url)
 }
 
 fn seconds(v: Option<String>, name: &str, default: u64) -> Result<Duration> {
@@ -153,7 +176,7 @@ mod tests {
         assert_eq!(c.wait_timeout, Duration::from_millis(2500));
         assert!(c.strict && c.on_railway);
         assert!(c
-            .target()
+            .database()
             .unwrap_err()
             .to_string()
             .contains("DATABASE_URL is not set"));

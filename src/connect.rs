@@ -1,11 +1,11 @@
-//! Opening a database: the wait-for-database loop (transient failures retried with backoff
-//! until `MIGRATE_WAIT_TIMEOUT`, permanent ones reported at once), libpq's TLS fallbacks, and
-//! SQLite files.
+//! Connecting to PostgreSQL: the wait-for-database loop (transient failures retried with
+//! backoff until `MIGRATE_WAIT_TIMEOUT`, permanent ones reported at once) and libpq's TLS
+//! fallbacks.
 
-use crate::db::Db;
+use crate::db::postgres::describe;
 use crate::error::{Error, Kind, Result};
 use crate::tls::{self, Attempt};
-use crate::url::{Host, PgTarget, SessionAttrs, SqliteTarget, Target};
+use crate::url::{Host, PgUrl, SessionAttrs};
 use std::time::{Duration, Instant};
 
 /// Whether a failed attempt is worth repeating.
@@ -46,50 +46,9 @@ fn is_auth_rejection(e: &tokio_postgres::Error) -> bool {
         .is_some_and(|db| db.code().code().starts_with("28"))
 }
 
-/// Opens `target`, waiting up to `wait` for a PostgreSQL server to accept us. `create` lets a
-/// missing SQLite file be created (commands that only read refuse a missing file instead).
-pub async fn open(target: &Target, wait: Duration, create: bool) -> Result<Db> {
-    match target {
-        Target::Postgres(pg) => Ok(Db::Postgres(connect_pg(pg, wait).await?)),
-        Target::Sqlite(s) => Ok(Db::Sqlite(open_sqlite(s, create)?)),
-    }
-}
-
-/// Opens a SQLite file.
-pub fn open_sqlite(target: &SqliteTarget, create: bool) -> Result<rusqlite::Connection> {
-    use rusqlite::OpenFlags;
-    let path = &target.path;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.is_dir() {
-            return Err(Error::config(format!(
-                "SQLite database {}: directory {} does not exist",
-                path.display(),
-                dir.display()
-            )));
-        }
-    }
-    if !create && !path.exists() {
-        return Err(Error::config(format!(
-            "SQLite database {} does not exist",
-            path.display()
-        )));
-    }
-    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    if create {
-        flags |= OpenFlags::SQLITE_OPEN_CREATE;
-    }
-    rusqlite::Connection::open_with_flags(path, flags).map_err(|e| {
-        Error::new(
-            Kind::Rejected,
-            format!("cannot open SQLite database {}", path.display()),
-        )
-        .with_source(e)
-    })
-}
-
 /// Connects to PostgreSQL, retrying transient failures with backoff until `wait` has passed.
-pub async fn connect_pg(target: &PgTarget, wait: Duration) -> Result<tokio_postgres::Client> {
-    tls::check_files(&target.tls_files)?;
+pub async fn connect_pg(url: &PgUrl, wait: Duration) -> Result<tokio_postgres::Client> {
+    tls::check_files(&url.tls_files)?;
     let start = Instant::now();
     let deadline = start + wait;
     let mut delay = Duration::from_millis(50);
@@ -97,7 +56,7 @@ pub async fn connect_pg(target: &PgTarget, wait: Duration) -> Result<tokio_postg
         let remaining = deadline.saturating_duration_since(Instant::now());
         // A black-holed host must not keep us past the deadline.
         let budget = remaining.max(Duration::from_secs(1));
-        let result = tokio::time::timeout(budget, connect_once(target)).await;
+        let result = tokio::time::timeout(budget, connect_once(url)).await;
         let reason = match result {
             Ok(Ok(client)) => {
                 if attempt > 1 {
@@ -109,7 +68,7 @@ pub async fn connect_pg(target: &PgTarget, wait: Duration) -> Result<tokio_postg
                 return Ok(client);
             }
             Ok(Err(e)) if classify(&e) == Failure::Permanent => {
-                return Err(rejected(target, e));
+                return Err(rejected(url, e));
             }
             Ok(Err(e)) => describe(&e),
             Err(_) => "timed out".to_string(),
@@ -118,7 +77,7 @@ pub async fn connect_pg(target: &PgTarget, wait: Duration) -> Result<tokio_postg
             let e = Error::new(
                 Kind::Unreachable,
                 format!(
-                    "database {target} unreachable: gave up after {attempt} attempts in {:.1} s \
+                    "database {url} unreachable: gave up after {attempt} attempts in {:.1} s \
                      (MIGRATE_WAIT_TIMEOUT={}); last error: {reason}",
                     start.elapsed().as_secs_f64(),
                     wait.as_secs_f64()
@@ -136,42 +95,24 @@ pub async fn connect_pg(target: &PgTarget, wait: Duration) -> Result<tokio_postg
     unreachable!("the loop returns")
 }
 
-/// The cause chain of a driver error on one line: tokio-postgres puts the useful part
-/// (connection refused, the server's message) in `source()`.
-pub fn describe(e: &tokio_postgres::Error) -> String {
-    if let Some(db) = e.as_db_error() {
-        return format!("{} (SQLSTATE {})", db.message(), db.code().code());
-    }
-    let mut parts = vec![e.to_string()];
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        cause = c.source();
-    }
-    crate::redact::scrub(&parts.join(": "))
-}
-
-fn rejected(target: &PgTarget, e: tokio_postgres::Error) -> Error {
+fn rejected(url: &PgUrl, e: tokio_postgres::Error) -> Error {
     let what = match e.as_db_error().map(|d| d.code().code()) {
         Some("28P01") | Some("28000") => "authentication failed",
         Some("3D000") => "database does not exist",
         _ if is_tls_failure(&e) => "TLS failed",
         _ => "connection refused by the server",
     };
-    let message = format!("{what} for {target}: {}", describe(&e));
+    let message = format!("{what} for {url}: {}", describe(&e));
     Error::new(Kind::Rejected, message).with_source(e)
 }
 
 /// One pass over libpq's TLS plan.
 async fn connect_once(
-    target: &PgTarget,
+    url: &PgUrl,
 ) -> std::result::Result<tokio_postgres::Client, tokio_postgres::Error> {
-    let plan = tls::plan(target.sslmode, target.tls_files.has_root_file());
+    let plan = tls::plan(url.sslmode, url.tls_files.has_root_file());
     for (i, attempt) in plan.iter().enumerate() {
-        let e = match connect_with(target, *attempt).await {
+        let e = match connect_with(url, *attempt).await {
             Ok(c) => return Ok(c),
             Err(e) => e,
         };
@@ -194,41 +135,40 @@ async fn connect_once(
     unreachable!("every plan has at least one attempt")
 }
 
-/// The tokio-postgres configuration for `target` with one TLS attempt.
-fn pg_config(target: &PgTarget, attempt: Attempt) -> tokio_postgres::Config {
+/// The tokio-postgres configuration for `url` with one TLS attempt.
+fn pg_config(url: &PgUrl, attempt: Attempt) -> tokio_postgres::Config {
     use tokio_postgres::config::{ChannelBinding, SslMode, TargetSessionAttrs};
     let mut c = tokio_postgres::Config::new();
-    c.user(&target.user).dbname(&target.dbname);
-    if let Some(pw) = &target.password {
+    c.user(&url.user).dbname(&url.dbname);
+    if let Some(pw) = &url.password {
         c.password(pw);
     }
-    for h in &target.hosts {
+    for h in &url.hosts {
         match h {
             Host::Tcp(name) => c.host(name),
             Host::Unix(dir) => c.host_path(dir),
         };
     }
-    for p in &target.ports {
+    for p in &url.ports {
         c.port(*p);
     }
-    if let Some(t) = target.connect_timeout {
+    if let Some(t) = url.connect_timeout {
         c.connect_timeout(t);
     }
     c.application_name(
-        target
-            .application_name
+        url.application_name
             .as_deref()
             .unwrap_or("yogaflow-migrate"),
     );
-    if let Some(o) = &target.options {
+    if let Some(o) = &url.options {
         c.options(o);
     }
-    c.target_session_attrs(match target.session_attrs {
+    c.target_session_attrs(match url.session_attrs {
         SessionAttrs::Any => TargetSessionAttrs::Any,
         SessionAttrs::ReadWrite => TargetSessionAttrs::ReadWrite,
         SessionAttrs::ReadOnly => TargetSessionAttrs::ReadOnly,
     });
-    if target.require_channel_binding {
+    if url.require_channel_binding {
         c.channel_binding(ChannelBinding::Require);
     }
     c.ssl_mode(match attempt {
@@ -240,10 +180,10 @@ fn pg_config(target: &PgTarget, attempt: Attempt) -> tokio_postgres::Config {
 }
 
 async fn connect_with(
-    target: &PgTarget,
+    url: &PgUrl,
     attempt: Attempt,
 ) -> std::result::Result<tokio_postgres::Client, tokio_postgres::Error> {
-    let config = pg_config(target, attempt);
+    let config = pg_config(url, attempt);
     match attempt {
         Attempt::Plain => {
             let (client, conn) = config.connect(tokio_postgres::NoTls).await?;
@@ -251,7 +191,7 @@ async fn connect_with(
             Ok(client)
         }
         Attempt::TryTls(v) | Attempt::Tls(v) => {
-            let connector = tls::LazyTls::new(v, &target.tls_files);
+            let connector = tls::LazyTls::new(v, &url.tls_files);
             let (client, conn) = config.connect(connector).await?;
             tokio::spawn(drive(conn));
             Ok(client)

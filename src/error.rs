@@ -173,14 +173,7 @@ impl From<rusqlite::Error> for Error {
 
 impl From<tokio_postgres::Error> for Error {
     fn from(e: tokio_postgres::Error) -> Error {
-        let message = match e.as_db_error() {
-            Some(db) => format!(
-                "PostgreSQL: {} (SQLSTATE {})",
-                db.message(),
-                db.code().code()
-            ),
-            None => format!("PostgreSQL: {e}"),
-        };
+        let message = format!("PostgreSQL: {}", crate::db::postgres::describe(&e));
         Error::new(Kind::Internal, message).with_source(e)
     }
 }

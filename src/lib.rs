@@ -3,6 +3,7 @@
 //! import, copy). `run` is the whole program; `main.rs` only maps its result to an exit code.
 
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod connect;
 pub mod db;
@@ -10,12 +11,10 @@ pub mod error;
 pub mod lock;
 pub mod logging;
 pub mod migrate;
-pub mod ops;
 pub mod redact;
 pub mod schema;
 pub mod tls;
 pub mod transfer;
-pub mod up;
 pub mod url;
 
 use cli::{Cli, Command};
@@ -39,45 +38,67 @@ pub fn run(cli: Cli) -> Result<()> {
         .build()
         .map_err(|e| Error::internal("cannot start the async runtime").with_source(e))?;
     runtime.block_on(async {
+        // Listening starts before any work, so a signal that comes early is not lost.
+        let signals = Signals::new()?;
         tokio::select! {
             result = dispatch(cli, &config) => result,
-            kind = interrupted() => Err(Error::new(kind, match kind {
-                Kind::Terminated => "terminated by SIGTERM; work in progress was rolled back",
-                _ => "interrupted by SIGINT; work in progress was rolled back",
-            })),
+            kind = signals.recv() => {
+                // SQLite works on threads of its own: stop them, so nothing they were
+                // writing commits after we leave.
+                db::sqlite::interrupt_all();
+                Err(Error::new(kind, match kind {
+                    Kind::Terminated => "terminated by SIGTERM; work in progress was rolled back",
+                    _ => "interrupted by SIGINT; work in progress was rolled back",
+                }))
+            }
         }
     })
 }
 
 async fn dispatch(cli: Cli, config: &Config) -> Result<()> {
+    use commands::*;
     let command = cli.command.unwrap_or(Command::Up(Default::default()));
-    let target = match &command {
+    let url = match &command {
         Command::Copy(args) if args.to.is_some() => {
             config::parse_url(args.to.as_deref().unwrap_or_default())?
         }
-        _ => config.target()?,
+        _ => config.database()?,
     };
     match command {
-        Command::Up(args) => up::run(config, &target, &args).await,
-        Command::Status(args) => ops::status(config, &target, &args).await,
-        Command::Verify(args) => ops::verify(config, &target, &args).await,
-        Command::Down(args) => ops::down(config, &target, &args).await,
-        Command::Baseline(args) => ops::baseline(config, &target, &args).await,
-        Command::Export(args) => transfer::export(config, &target, &args).await,
-        Command::Import(args) => transfer::import(config, &target, &args).await,
-        Command::Copy(args) => transfer::copy(config, &target, &args).await,
+        Command::Up(args) => up::run(config, &url, &args).await,
+        Command::Status(args) => status::run(config, &url, &args).await,
+        Command::Verify(args) => verify::run(config, &url, &args).await,
+        Command::Down(args) => down::run(config, &url, &args).await,
+        Command::Baseline(args) => baseline::run(config, &url, &args).await,
+        Command::Export(args) => transfer::export(config, &url, &args).await,
+        Command::Import(args) => transfer::import(config, &url, &args).await,
+        Command::Copy(args) => transfer::copy(config, &url, &args).await,
     }
 }
 
-async fn interrupted() -> Kind {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => Kind::Interrupted,
-        _ = term.recv() => Kind::Terminated,
+/// SIGINT and SIGTERM, listened for from the start.
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let listen = |kind| {
+            signal(kind).map_err(|e| Error::internal("cannot listen for signals").with_source(e))
+        };
+        Ok(Signals {
+            int: listen(SignalKind::interrupt())?,
+            term: listen(SignalKind::terminate())?,
+        })
+    }
+
+    async fn recv(mut self) -> Kind {
+        tokio::select! {
+            _ = self.int.recv() => Kind::Interrupted,
+            _ = self.term.recv() => Kind::Terminated,
+        }
     }
 }
 

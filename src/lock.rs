@@ -1,41 +1,28 @@
-//! One migrator at a time. On PostgreSQL: a session advisory lock on the connection that does
-//! the work, held for the whole run, with a bounded, logged wait. On SQLite: the database's
-//! own write lock (`BEGIN IMMEDIATE` per step, with `busy_timeout`), see `migrate`.
+//! One migrator at a time on PostgreSQL: a session advisory lock on the connection that does
+//! the work, held for the whole run, with a bounded, logged wait. (SQLite's counterpart is the
+//! database's own write lock, taken per step: see `db/sqlite.rs`.)
 
-use crate::db::Db;
 use crate::error::{Error, Kind, Result};
 use std::time::{Duration, Instant};
+use tokio_postgres::Client;
 
 /// The advisory lock key: the ASCII bytes of "yogaflow" read as a big-endian `i64`
 /// (8750326269032034167). Shipped binaries depend on it: never change it, or an old and a new
 /// image could migrate at the same time.
 pub const LOCK_KEY: i64 = i64::from_be_bytes(*b"yogaflow");
 
-/// Proof that this session holds the lock; give it back with [`Guard::release`]. Dropping it
-/// without releasing is safe too: the lock dies with the session when the client closes.
-#[must_use = "release the lock when done"]
-pub struct Guard {
-    held: bool,
-}
-
-impl Guard {
-    /// Releases the advisory lock (a no-op on SQLite).
-    pub async fn release(mut self, db: &Db) -> Result<()> {
-        if let (true, Db::Postgres(c)) = (self.held, db) {
-            c.simple_query(&format!("SELECT pg_advisory_unlock({LOCK_KEY})"))
-                .await
-                .map_err(|e| Error::from(e).context("releasing the migration lock"))?;
-        }
-        self.held = false;
-        Ok(())
-    }
+/// Releases the advisory lock. Not releasing is safe too: the lock dies with the session
+/// when the client closes.
+pub async fn release(client: &Client) -> Result<()> {
+    client
+        .simple_query(&format!("SELECT pg_advisory_unlock({LOCK_KEY})"))
+        .await
+        .map_err(|e| Error::from(e).context("releasing the migration lock"))?;
+    Ok(())
 }
 
 /// Takes the migration lock, waiting up to `timeout` and logging who holds it meanwhile.
-pub async fn acquire(db: &Db, timeout: Duration) -> Result<Guard> {
-    let Db::Postgres(client) = db else {
-        return Ok(Guard { held: false });
-    };
+pub async fn acquire(client: &Client, timeout: Duration) -> Result<()> {
     let start = Instant::now();
     let mut delay = Duration::from_millis(20);
     let mut next_report = start;
@@ -55,7 +42,7 @@ pub async fn acquire(db: &Db, timeout: Duration) -> Result<Guard> {
                     start.elapsed().as_secs_f64()
                 );
             }
-            return Ok(Guard { held: true });
+            return Ok(());
         }
         let holder = holder(client).await;
         if start.elapsed() + delay > timeout {
@@ -77,7 +64,7 @@ pub async fn acquire(db: &Db, timeout: Duration) -> Result<Guard> {
 }
 
 /// Who holds the lock, for the log: backend pid, application name and since when.
-async fn holder(client: &tokio_postgres::Client) -> String {
+async fn holder(client: &Client) -> String {
     let (hi, lo) = ((LOCK_KEY >> 32) as u32, LOCK_KEY as u32);
     let sql = format!(
         "SELECT a.pid::text, coalesce(a.application_name, ''), coalesce(a.client_addr::text, 'local'), \

@@ -7,9 +7,9 @@
 //! usual table); the runner is ours because refinery's SQLite path commits a migration and its
 //! history row separately, and its errors hide the position and SQLSTATE.
 
-use crate::db::{Db, Dialect};
+use crate::db::{Database, Dialect, Outcome, Step};
 use crate::error::{Error, Kind, Result};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// One embedded migration file pair as the build script found it.
 pub(crate) struct EmbeddedSql {
@@ -161,49 +161,12 @@ pub fn assess(known: &[Migration], applied: &[Applied], target: Option<i32>) -> 
     Ok(state)
 }
 
-/// Reads the history table; `None` when it does not exist.
-pub async fn read_history(db: &Db) -> Result<Option<Vec<Applied>>> {
-    let sql =
-        "SELECT version, name, applied_on, checksum FROM refinery_schema_history ORDER BY version";
-    let rows: Vec<[Option<String>; 4]> = match db {
-        Db::Postgres(c) => match c.simple_query(sql).await {
-            Ok(msgs) => msgs
-                .into_iter()
-                .filter_map(|m| match m {
-                    tokio_postgres::SimpleQueryMessage::Row(r) => {
-                        Some([0, 1, 2, 3].map(|i| r.get(i).map(str::to_string)))
-                    }
-                    _ => None,
-                })
-                .collect(),
-            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => {
-                return Ok(None)
-            }
-            Err(e) => return Err(Error::from(e).context("reading the migration history")),
-        },
-        Db::Sqlite(c) => {
-            if !sqlite_has_table(c, HISTORY_TABLE)? {
-                return Ok(None);
-            }
-            let mut stmt = c.prepare(sql)?;
-            let rows = stmt.query_map([], |r| {
-                Ok([
-                    Some(r.get::<_, i64>(0)?.to_string()),
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                ])
-            })?;
-            rows.collect::<rusqlite::Result<_>>()?
-        }
-    };
-    rows.into_iter()
-        .map(parse_history_row)
-        .collect::<Result<_>>()
-        .map(Some)
-}
+/// The query both dialects read the history with.
+pub const HISTORY_SELECT: &str =
+    "SELECT version, name, applied_on, checksum FROM refinery_schema_history ORDER BY version";
 
-fn parse_history_row(r: [Option<String>; 4]) -> Result<Applied> {
+/// One history row, read as text in the order of [`HISTORY_SELECT`].
+pub fn parse_history_row(r: [Option<String>; 4]) -> Result<Applied> {
     let [version, name, applied_on, checksum] = r;
     let bad = |what: &str, v: &Option<String>| {
         Error::new(
@@ -225,14 +188,6 @@ fn parse_history_row(r: [Option<String>; 4]) -> Result<Applied> {
     })
 }
 
-/// Whether a SQLite database has a table of that name.
-pub fn sqlite_has_table(c: &rusqlite::Connection, name: &str) -> Result<bool> {
-    Ok(
-        c.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1")?
-            .exists([name])?,
-    )
-}
-
 /// The statement recording `m` as applied now, in refinery's format.
 pub fn record_sql(m: &Migration) -> String {
     let now = time::OffsetDateTime::now_utc()
@@ -243,6 +198,21 @@ pub fn record_sql(m: &Migration) -> String {
         "INSERT INTO {HISTORY_TABLE} (version, name, applied_on, checksum) VALUES ({}, '{}', '{now}', '{}')",
         m.version, m.name, m.checksum
     )
+}
+
+/// The statement deleting `m`'s history row (its undo ran).
+pub fn delete_sql(m: &Migration) -> String {
+    format!("DELETE FROM {HISTORY_TABLE} WHERE version = {}", m.version)
+}
+
+/// The history table, created if missing, with every one of `ms` recorded (baseline).
+pub fn record_all_sql(ms: &[Migration]) -> String {
+    let mut sql = format!("{HISTORY_DDL};\n");
+    for m in ms {
+        sql.push_str(&record_sql(m));
+        sql.push_str(";\n");
+    }
+    sql
 }
 
 /// The tables the migrations create, for telling a YogaFlow database without history
@@ -258,7 +228,7 @@ pub const APP_TABLES: &[&str] = &[
 
 /// Refuses to migrate a database that holds YogaFlow tables but no history: running the
 /// migrations would fail with "already exists" half-way; `baseline` is the way in.
-pub async fn refuse_untracked(db: &Db) -> Result<()> {
+pub async fn refuse_untracked(db: &Database) -> Result<()> {
     let found: Vec<String> = db
         .table_names()
         .await?
@@ -279,109 +249,90 @@ pub async fn refuse_untracked(db: &Db) -> Result<()> {
     ))
 }
 
-/// How a single apply went.
-pub enum Outcome {
-    /// Applied now, in this time.
-    Applied(Duration),
-    /// Another process applied it meanwhile (SQLite, where the lock is per step).
-    AlreadyApplied,
-}
-
-/// Applies `m` and records it, in one transaction. On PostgreSQL the caller holds the
-/// advisory lock; on SQLite the `BEGIN IMMEDIATE` transaction is the lock, and the history is
-/// re-checked inside it.
-pub async fn apply(db: &mut Db, m: &Migration) -> Result<Outcome> {
-    let start = Instant::now();
-    match db {
-        Db::Postgres(c) => {
-            let tx = c.transaction().await?;
-            tx.batch_execute(m.up)
-                .await
-                .map_err(|e| migration_error(m, m.up, "failed", e))?;
-            tx.batch_execute(&record_sql(m)).await?;
-            tx.commit().await?;
-        }
-        Db::Sqlite(c) => {
-            let tx = immediate(c)?;
-            tx.execute_batch(HISTORY_DDL)?;
-            let recorded: Option<String> = {
-                let mut stmt =
-                    tx.prepare("SELECT checksum FROM refinery_schema_history WHERE version = ?1")?;
-                let mut rows = stmt.query([m.version])?;
-                rows.next()?.map(|r| r.get(0)).transpose()?
-            };
-            if recorded.is_some() {
-                return Ok(Outcome::AlreadyApplied);
+/// Reads and checks the history against this binary's migrations, up to `to` (all when
+/// `None`). A database with YogaFlow tables and no history is refused.
+pub async fn current_state(db: &Database, to: Option<i32>) -> Result<State> {
+    let known = migrations(db.dialect());
+    let mut history = db.read_history().await?;
+    if history.is_none() {
+        if let Err(e) = refuse_untracked(db).await {
+            // A concurrent migrator creates the history table before (PostgreSQL) or together
+            // with (SQLite) the first table: tables without history may just be its work in
+            // progress. Only a second look that still finds no history means untracked.
+            history = db.read_history().await?;
+            if history.is_none() {
+                return Err(e);
             }
-            tx.execute_batch(m.up)
-                .map_err(|e| sqlite_migration_error(m, "failed", e))?;
-            tx.execute_batch(&record_sql(m))?;
-            tx.commit()?;
         }
     }
-    Ok(Outcome::Applied(start.elapsed()))
+    assess(&known, history.as_deref().unwrap_or_default(), to)
 }
 
-/// Starts a SQLite write transaction, waiting for other writers up to the connection's
-/// `busy_timeout` (`MIGRATE_LOCK_TIMEOUT`).
-pub fn immediate(c: &mut rusqlite::Connection) -> Result<rusqlite::Transaction<'_>> {
-    c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        .map_err(|e| match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::DatabaseBusy) | Some(rusqlite::ErrorCode::DatabaseLocked) => {
-                Error::new(
-                    Kind::Lock,
-                    "SQLite database stayed locked by another process past MIGRATE_LOCK_TIMEOUT",
-                )
-                .with_source(e)
-            }
-            _ => Error::from(e),
-        })
+/// The highest applied version this binary knows (0 when none).
+pub async fn current_version(db: &Database) -> Result<i32> {
+    let state = current_state(db, None).await?;
+    Ok(state.applied.iter().map(|a| a.version).max().unwrap_or(0))
 }
 
-/// Names the migration, the server's message, SQLSTATE and the position in the file.
-pub fn migration_error(m: &Migration, sql: &str, verb: &str, e: tokio_postgres::Error) -> Error {
-    let Some(db) = e.as_db_error() else {
-        return Error::from(e).context(format!("migration {m} {verb}"));
-    };
-    let mut msg = format!(
-        "migration {m} {verb} and was rolled back: {} (SQLSTATE {})",
-        db.message(),
-        db.code().code()
+/// A database newer than this binary: a warning (an older image after a rollback must still
+/// start), or an error with `MIGRATE_STRICT=true`.
+pub fn report_ahead(state: &State, strict: bool) -> Result<()> {
+    if state.ahead.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = state.ahead.iter().map(|a| a.to_string()).collect();
+    let msg = format!(
+        "the database is at version {}, newer than this binary knows ({} unknown: {}); \
+         probably an older image after a rollback",
+        state.current,
+        names.len(),
+        names.join(", ")
     );
-    if let Some(tokio_postgres::error::ErrorPosition::Original(pos)) = db.position() {
-        let (line, col) = line_col(sql, *pos as usize);
-        msg.push_str(&format!(" at line {line}, column {col}"));
+    if strict {
+        return Err(Error::new(
+            Kind::Diverged,
+            format!("{msg} (MIGRATE_STRICT=true)"),
+        ));
     }
-    if let Some(d) = db.detail() {
-        msg.push_str(&format!("; detail: {d}"));
-    }
-    if let Some(h) = db.hint() {
-        msg.push_str(&format!("; hint: {h}"));
-    }
-    Error::new(Kind::Migration, msg)
+    log::warn!("{msg}; continuing without changes (MIGRATE_STRICT=true makes this an error)");
+    Ok(())
 }
 
-/// The SQLite counterpart of [`migration_error`].
-pub fn sqlite_migration_error(m: &Migration, verb: &str, e: rusqlite::Error) -> Error {
-    let mut msg = format!("migration {m} {verb} and was rolled back: ");
-    match &e {
-        rusqlite::Error::SqliteFailure(f, text) => msg.push_str(&format!(
-            "{} (SQLite error {})",
-            text.as_deref().unwrap_or("error"),
-            f.extended_code
-        )),
-        rusqlite::Error::SqlInputError {
-            msg: text,
-            sql,
-            offset,
-            ..
-        } => {
-            let (line, col) = line_col(sql, *offset as usize + 1);
-            msg.push_str(&format!("{text} at line {line}, column {col}"));
+/// Applies what is pending up to `to`, under the migration lock (waiting up to
+/// `lock_timeout`), each migration with its history row in one transaction. The history is
+/// read again under the lock: another replica may have done the work while we waited.
+/// Returns the versions before and after.
+pub async fn upgrade(
+    db: &mut Database,
+    to: Option<i32>,
+    lock_timeout: Duration,
+) -> Result<(i32, i32)> {
+    db.with_lock(lock_timeout, async |db: &mut Database| {
+        db.ensure_history().await?;
+        let state = current_state(db, to).await?;
+        let before = state.current;
+        if state.pending.is_empty() {
+            log::info!("schema is current at version {before} (applied by another process)");
+            return Ok((before, before));
         }
-        other => msg.push_str(&other.to_string()),
-    }
-    Error::new(Kind::Migration, msg)
+        log::info!(
+            "schema version {before}; applying {} migration(s)",
+            state.pending.len()
+        );
+        let mut after = before;
+        for m in &state.pending {
+            match db.run_step(Step::Apply(m)).await? {
+                Outcome::Done(took) => {
+                    log::info!("applied {m} in {:.1} ms", took.as_secs_f64() * 1000.0)
+                }
+                Outcome::AlreadyDone => log::info!("{m} was applied by another process"),
+            }
+            after = m.version;
+        }
+        log::info!("schema version {before} -> {after}");
+        Ok((before, after))
+    })
+    .await
 }
 
 /// 1-based line and column of the 1-based character position `pos` in `sql`.

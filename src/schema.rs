@@ -2,7 +2,7 @@
 //! a version *should* have, built by applying the embedded migrations to a scratch copy (never
 //! a hand-kept snapshot); and the differences between the two, one line per object.
 
-use crate::db::Db;
+use crate::db::Database;
 use crate::error::{Error, Result};
 use crate::migrate::{self, HISTORY_TABLE};
 use serde::Serialize;
@@ -126,62 +126,8 @@ fn balanced_inside(s: &str) -> bool {
     depth == 0
 }
 
-/// The live schema of the working schema (`current_schema()` / the SQLite file).
-pub async fn live(db: &Db) -> Result<Schema> {
-    match db {
-        Db::Postgres(c) => {
-            let name: String = c
-                .query_one("SELECT current_schema()::text", &[])
-                .await?
-                .get(0);
-            read_pg(c, &name).await
-        }
-        Db::Sqlite(c) => read_sqlite(c),
-    }
-}
-
-/// The schema migrations `1..=version` produce in this dialect: applied to an in-memory SQLite,
-/// or to a scratch schema inside a transaction that is rolled back on PostgreSQL.
-pub async fn expected(db: &Db, version: i32) -> Result<Schema> {
-    let steps: Vec<_> = migrate::migrations(db.dialect())
-        .into_iter()
-        .filter(|m| m.version <= version)
-        .collect();
-    match db {
-        Db::Sqlite(_) => {
-            let scratch = rusqlite::Connection::open_in_memory()?;
-            for m in &steps {
-                scratch.execute_batch(m.up).map_err(|e| {
-                    migrate::sqlite_migration_error(m, "failed on a scratch database", e)
-                })?;
-            }
-            read_sqlite(&scratch)
-        }
-        Db::Postgres(c) => {
-            let scratch = format!("yogaflow_expected_{}", std::process::id());
-            c.batch_execute(&format!(
-                "BEGIN; CREATE SCHEMA {scratch}; SET LOCAL search_path TO {scratch}"
-            ))
-            .await
-            .map_err(|e| {
-                Error::from(e).context("building the expected schema needs CREATE on the database")
-            })?;
-            let result = async {
-                for m in &steps {
-                    c.batch_execute(m.up).await.map_err(|e| {
-                        migrate::migration_error(m, m.up, "failed on a scratch schema", e)
-                    })?;
-                }
-                read_pg(c, &scratch).await
-            }
-            .await;
-            c.batch_execute("ROLLBACK").await?;
-            result
-        }
-    }
-}
-
-async fn read_pg(c: &tokio_postgres::Client, schema: &str) -> Result<Schema> {
+/// Reads the tables of PostgreSQL schema `schema` from the catalog.
+pub(crate) async fn read_pg(c: &tokio_postgres::Client, schema: &str) -> Result<Schema> {
     let mut out = Schema::default();
     let tables = c
         .query(
@@ -304,7 +250,8 @@ fn pg_rule(code: &str) -> &'static str {
     }
 }
 
-fn read_sqlite(c: &rusqlite::Connection) -> Result<Schema> {
+/// Reads the tables of a SQLite database from `sqlite_master` and its pragmas.
+pub(crate) fn read_sqlite(c: &rusqlite::Connection) -> Result<Schema> {
     let mut out = Schema::default();
     let mut stmt = c.prepare(
         "SELECT name, coalesce(sql, '') FROM sqlite_master WHERE type = 'table' \
@@ -532,33 +479,20 @@ fn diff_table(t: &str, want: &Table, have: &Table, out: &mut Vec<String>) {
     }
 }
 
-/// Row counts of the given tables.
-pub async fn row_counts(db: &Db, tables: &[String]) -> Result<Vec<(String, i64)>> {
-    let mut out = Vec::new();
-    for t in tables {
-        let sql = format!("SELECT count(*) FROM \"{}\"", t.replace('"', "\"\""));
-        let n: i64 = match db {
-            Db::Postgres(c) => c.query_one(&sql, &[]).await?.get(0),
-            Db::Sqlite(c) => c.query_row(&sql, [], |r| r.get(0))?,
-        };
-        out.push((t.clone(), n));
-    }
-    Ok(out)
-}
-
 /// Logs differences between the live schema and the expected one as warnings (after `up`).
 /// Never fails the run: the migrations did commit.
-pub async fn warn_drift(db: &Db) {
+pub async fn warn_drift(db: &Database) {
     let result = async {
-        let version = migrate::read_history(db)
+        let version = db
+            .read_history()
             .await?
             .and_then(|h| h.iter().map(|a| a.version).max())
             .unwrap_or(0);
         let latest = migrate::migrations(db.dialect())
             .last()
             .map_or(0, |m| m.version);
-        let expected = expected(db, version.min(latest)).await?;
-        Ok::<_, Error>(diff(&expected, &live(db).await?, true))
+        let expected = db.expected_schema(version.min(latest)).await?;
+        Ok::<_, Error>(diff(&expected, &db.live_schema().await?, true))
     }
     .await;
     match result {

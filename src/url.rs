@@ -1,5 +1,5 @@
 //! `DATABASE_URL`: turning every spelling a YogaFlow deployment may hold (libpq URLs, Heroku
-//! style, SQLAlchemy driver forms, SQLite paths) into one [`Target`], with libpq's `PG*`
+//! style, SQLAlchemy driver forms, SQLite paths) into one [`DbUrl`], with libpq's `PG*`
 //! variables as fallbacks and a redacted form for logs. Pure: the environment comes in as a
 //! lookup function so tests can drive it from a table.
 
@@ -14,19 +14,19 @@ pub const DEFAULT_URL: &str = "sqlite:///./yogaflow.db";
 
 /// A database the tool can work on.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Target {
+pub enum DbUrl {
     /// A PostgreSQL server (boxed: it is much larger than a path).
-    Postgres(Box<PgTarget>),
+    Postgres(Box<PgUrl>),
     /// A SQLite file.
-    Sqlite(SqliteTarget),
+    Sqlite(SqliteUrl),
 }
 
-impl fmt::Display for Target {
+impl fmt::Display for DbUrl {
     /// The redacted form, safe for logs.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Target::Postgres(pg) => pg.fmt(f),
-            Target::Sqlite(s) => write!(f, "sqlite:{}", s.path.display()),
+            DbUrl::Postgres(pg) => pg.fmt(f),
+            DbUrl::Sqlite(s) => write!(f, "sqlite:{}", s.path.display()),
         }
     }
 }
@@ -53,7 +53,7 @@ pub enum SessionAttrs {
 
 /// Everything needed to connect to PostgreSQL.
 #[derive(Clone, PartialEq)]
-pub struct PgTarget {
+pub struct PgUrl {
     /// Hosts, tried in order.
     pub hosts: Vec<Host>,
     /// One port for all hosts, or one per host.
@@ -80,13 +80,13 @@ pub struct PgTarget {
     pub require_channel_binding: bool,
 }
 
-impl fmt::Debug for PgTarget {
+impl fmt::Debug for PgUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PgTarget({self})")
+        write!(f, "PgUrl({self})")
     }
 }
 
-impl fmt::Display for PgTarget {
+impl fmt::Display for PgUrl {
     /// `postgresql://user:***@host:port,.../db?sslmode=...`: never the password.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let pw = if self.password.is_some() { ":***" } else { "" };
@@ -121,7 +121,7 @@ impl fmt::Display for PgTarget {
 
 /// A SQLite database file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SqliteTarget {
+pub struct SqliteUrl {
     /// Path as given (relative paths are relative to the working directory).
     pub path: PathBuf,
 }
@@ -130,7 +130,7 @@ pub struct SqliteTarget {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Parsed {
     /// Where to connect.
-    pub target: Target,
+    pub url: DbUrl,
     /// One line per parameter the tool does not use.
     pub warnings: Vec<String>,
 }
@@ -216,7 +216,7 @@ fn parse_sqlite(rest: &str) -> Result<Parsed> {
         .map(|(k, _)| format!("DATABASE_URL parameter '{k}' is not used for SQLite; ignored"))
         .collect();
     Ok(Parsed {
-        target: Target::Sqlite(SqliteTarget {
+        url: DbUrl::Sqlite(SqliteUrl {
             path: PathBuf::from(path),
         }),
         warnings,
@@ -453,7 +453,7 @@ fn parse_postgres(rest: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Pa
         }
     }
     Ok(Parsed {
-        target: Target::Postgres(Box::new(PgTarget {
+        url: DbUrl::Postgres(Box::new(PgUrl {
             hosts,
             ports,
             user,
@@ -500,13 +500,13 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn pg(url: &str, env: &[(&str, &str)]) -> PgTarget {
+    fn pg(url: &str, env: &[(&str, &str)]) -> PgUrl {
         let env: HashMap<String, String> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        match parse(url, &|k| env.get(k).cloned()).unwrap().target {
-            Target::Postgres(p) => *p,
+        match parse(url, &|k| env.get(k).cloned()).unwrap().url {
+            DbUrl::Postgres(p) => *p,
             other => panic!("{url}: {other:?}"),
         }
     }
@@ -720,8 +720,8 @@ mod tests {
             ("sqlite+pysqlite:///dir/a%20b.db", "dir/a b.db"),
         ];
         for (url, want) in cases {
-            match parse(url, &|_| None).unwrap().target {
-                Target::Sqlite(s) => assert_eq!(s.path, PathBuf::from(want), "{url}"),
+            match parse(url, &|_| None).unwrap().url {
+                DbUrl::Sqlite(s) => assert_eq!(s.path, PathBuf::from(want), "{url}"),
                 other => panic!("{url}: {other:?}"),
             }
         }

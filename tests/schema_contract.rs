@@ -7,8 +7,8 @@ mod support;
 
 use std::collections::BTreeSet;
 use support::*;
-use yogaflow_migrate::db::Dialect;
-use yogaflow_migrate::schema::{self, Schema};
+use yogaflow_migrate::db::{Database, Dialect};
+use yogaflow_migrate::schema::Schema;
 
 /// (table, column, logical type, nullable, logical default)
 const COLUMNS: &[(&str, &str, &str, bool, &str)] = &[
@@ -275,12 +275,14 @@ fn migrated_schema(url: &str) -> (Dialect, Schema) {
         .build()
         .unwrap();
     rt.block_on(async {
-        let target = yogaflow_migrate::config::parse_url(url).unwrap();
-        let db =
-            yogaflow_migrate::connect::open(&target, std::time::Duration::from_secs(10), false)
-                .await
-                .unwrap();
-        (db.dialect(), schema::live(&db).await.unwrap())
+        let url = yogaflow_migrate::config::parse_url(url).unwrap();
+        let options = yogaflow_migrate::db::OpenOptions {
+            wait: std::time::Duration::from_secs(10),
+            create: false,
+            busy_timeout: None,
+        };
+        let db = Database::open(&url, options).await.unwrap();
+        (db.dialect(), db.live_schema().await.unwrap())
     })
 }
 

@@ -12,14 +12,13 @@ pub mod read;
 pub mod value;
 pub mod write;
 
-use crate::cli::{CopyArgs, ExportArgs, ImportArgs, UpArgs};
+use crate::cli::{CopyArgs, ExportArgs, ImportArgs};
 use crate::config::{self, Config};
-use crate::db::{Db, Dialect};
+use crate::db::{Database, Dialect};
 use crate::error::{Error, Result};
 use crate::migrate::{self, APP_TABLES};
 use crate::schema::{self, Schema};
-use crate::url::Target;
-use crate::{connect, up};
+use crate::url::DbUrl;
 use progress::TableProgress;
 use read::{Event, TableSpec};
 use std::io::Write as _;
@@ -105,16 +104,11 @@ fn pair_specs(
     Ok(specs)
 }
 
-async fn version_of(db: &Db) -> Result<i32> {
-    let known = migrate::migrations(db.dialect());
-    let state = up::current_state(db, &known, None).await?;
-    Ok(state.applied.iter().map(|a| a.version).max().unwrap_or(0))
-}
-
-/// Brings `target` to `version` (never down), for import and copy.
-async fn align_target(config: &Config, target: &Target, version: i32) -> Result<Db> {
-    let db = up::open_for_writing(config, target).await?;
-    let current = version_of(&db).await?;
+/// Brings the destination to `version` (never down), for import and copy: those migrations
+/// commit on their own, as `up` would.
+async fn align_destination(config: &Config, url: &DbUrl, version: i32) -> Result<Database> {
+    let mut db = Database::open(url, config.for_writing()).await?;
+    let current = migrate::current_version(&db).await?;
     if current > version {
         return Err(Error::data(format!(
             "the target database is at schema version {current}, the data at {version}: \
@@ -123,37 +117,32 @@ async fn align_target(config: &Config, target: &Target, version: i32) -> Result<
     }
     if current < version {
         log::info!("bringing the target from schema version {current} to {version} first");
-        drop(db);
-        let args = UpArgs {
-            target: Some(version),
-            dry_run: false,
-        };
-        up::run(config, target, &args).await?;
-        return up::open_for_writing(config, target).await;
+        migrate::upgrade(&mut db, Some(version), config.lock_timeout).await?;
+        schema::warn_drift(&db).await;
     }
     Ok(db)
 }
 
 fn spawn_reader(
-    source: &Target,
+    source: &DbUrl,
     wait: std::time::Duration,
     specs: Vec<TableSpec>,
 ) -> mpsc::Receiver<Event> {
     let (tx, rx) = mpsc::channel(read::CHANNEL);
     let source = source.clone();
     std::thread::spawn(move || match source {
-        Target::Sqlite(s) => read::sqlite_reader(s, specs, tx),
-        Target::Postgres(p) => read::pg_reader(*p, wait, specs, tx),
+        DbUrl::Sqlite(s) => read::sqlite_reader(s, specs, tx),
+        DbUrl::Postgres(p) => read::pg_reader(*p, wait, specs, tx),
     });
     rx
 }
 
 /// Runs `export`.
-pub async fn export(config: &Config, target: &Target, args: &ExportArgs) -> Result<()> {
-    log::info!("exporting {target}");
-    let db = connect::open(target, config.wait_timeout, false).await?;
-    let version = version_of(&db).await?;
-    let live = schema::live(&db).await?;
+pub async fn export(config: &Config, url: &DbUrl, args: &ExportArgs) -> Result<()> {
+    log::info!("exporting {url}");
+    let db = Database::open(url, config.for_reading()).await?;
+    let version = migrate::current_version(&db).await?;
+    let live = db.live_schema().await?;
     let dialect = db.dialect();
     let mut specs = Vec::new();
     for t in app_tables(&live) {
@@ -168,8 +157,8 @@ pub async fn export(config: &Config, target: &Target, args: &ExportArgs) -> Resu
         });
     }
     let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
-    let totals = schema::row_counts(&db, &names).await?;
-    let mut rx = spawn_reader(target, config.wait_timeout, specs);
+    let totals = db.row_counts(&names).await?;
+    let mut rx = spawn_reader(url, config.wait_timeout, specs);
 
     let to_stdout = args.out.as_os_str() == "-";
     let partial = args.out.with_file_name(format!(
@@ -284,7 +273,7 @@ pub fn peek_version(prefix: &[u8]) -> Option<i32> {
 }
 
 /// Runs `import`.
-pub async fn import(config: &Config, target: &Target, args: &ImportArgs) -> Result<()> {
+pub async fn import(config: &Config, destination: &DbUrl, args: &ImportArgs) -> Result<()> {
     use std::io::Read as _;
     let mut input: Box<dyn std::io::Read + Send> = if args.file.as_os_str() == "-" {
         Box::new(std::io::stdin())
@@ -310,11 +299,11 @@ pub async fn import(config: &Config, target: &Target, args: &ImportArgs) -> Resu
         ))
     })?;
     log::info!(
-        "importing {} (schema version {version}) into {target}",
+        "importing {} (schema version {version}) into {destination}",
         args.file.display()
     );
-    let mut db = align_target(config, target, version).await?;
-    let live = schema::live(&db).await?;
+    let mut db = align_destination(config, destination, version).await?;
+    let live = db.live_schema().await?;
     let dialect = db.dialect();
     let specs = pair_specs(&live, dialect, &live, dialect)?;
     let (tx, rx) = mpsc::channel(read::CHANNEL);
@@ -324,18 +313,18 @@ pub async fn import(config: &Config, target: &Target, args: &ImportArgs) -> Resu
     load(&mut db, rx, &app_tables(&live), args.replace, false).await
 }
 
-/// Runs `copy`; `target` is `--to` or `DATABASE_URL`.
-pub async fn copy(config: &Config, target: &Target, args: &CopyArgs) -> Result<()> {
+/// Runs `copy`; `destination` is `--to` or `DATABASE_URL`.
+pub async fn copy(config: &Config, destination: &DbUrl, args: &CopyArgs) -> Result<()> {
     let source = config::parse_url(&args.from)?;
-    if source == *target {
+    if source == *destination {
         return Err(Error::config("--from and the target are the same database"));
     }
-    log::info!("copying {source} into {target}");
-    let src = connect::open(&source, config.wait_timeout, false).await?;
-    let version = version_of(&src).await?;
-    let source_schema = schema::live(&src).await?;
-    let mut db = align_target(config, target, version).await?;
-    let target_schema = schema::live(&db).await?;
+    log::info!("copying {source} into {destination}");
+    let src = Database::open(&source, config.for_reading()).await?;
+    let version = migrate::current_version(&src).await?;
+    let source_schema = src.live_schema().await?;
+    let mut db = align_destination(config, destination, version).await?;
+    let target_schema = db.live_schema().await?;
     let mut specs = pair_specs(&source_schema, src.dialect(), &target_schema, db.dialect())?;
     for spec in &mut specs {
         spec.checksum = !args.no_verify;
@@ -356,13 +345,13 @@ pub async fn copy(config: &Config, target: &Target, args: &CopyArgs) -> Result<(
 /// tables (emptied first with `replace`). With `verify`, each table is read back inside the
 /// transaction and its row count and checksum compared with the reader's before committing.
 async fn load(
-    db: &mut Db,
+    db: &mut Database,
     mut rx: mpsc::Receiver<Event>,
     tables: &[String],
     replace: bool,
     verify: bool,
 ) -> Result<()> {
-    let counts = schema::row_counts(db, tables).await?;
+    let counts = db.row_counts(tables).await?;
     let occupied: Vec<String> = counts
         .iter()
         .filter(|(_, n)| *n > 0)
@@ -391,7 +380,7 @@ async fn load(
                     continue;
                 };
                 progress.add(rows.len() as u64);
-                sink.write_rows(spec, &rows).await?;
+                sink.write_rows(spec, rows).await?;
             }
             Event::TableDone { rows, checksum } => {
                 let Some((spec, progress)) = current.take() else {

@@ -3,8 +3,9 @@
 //! writer as [`Event`]s through a bounded channel: memory stays flat whatever the size.
 
 use super::value::{convert, raw_from_json, ColKind, Raw, Value};
+use crate::db::quote_ident;
 use crate::error::{Error, Result};
-use crate::url::{PgTarget, SqliteTarget};
+use crate::url::{PgUrl, SqliteUrl};
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::hash::Hasher;
 use std::time::Duration;
@@ -121,22 +122,18 @@ pub fn convert_row(
     Ok(out)
 }
 
-fn quoted(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 /// The SELECT that reads `spec` in id order.
 pub fn select_sql(spec: &TableSpec, order_by: &str) -> String {
-    let cols: Vec<String> = spec.columns.iter().map(|c| quoted(c)).collect();
+    let cols: Vec<String> = spec.columns.iter().map(|c| quote_ident(c)).collect();
     format!(
         "SELECT {} FROM {} ORDER BY {order_by}",
         cols.join(", "),
-        quoted(&spec.name)
+        quote_ident(&spec.name)
     )
 }
 
 /// Reads SQLite tables on the calling (dedicated) thread.
-pub fn sqlite_reader(target: SqliteTarget, tables: Vec<TableSpec>, tx: Sender<Event>) {
+pub fn sqlite_reader(target: SqliteUrl, tables: Vec<TableSpec>, tx: Sender<Event>) {
     let result = (|| -> Result<()> {
         let conn = rusqlite::Connection::open_with_flags(
             &target.path,
@@ -225,7 +222,7 @@ pub fn pg_raw(row: &tokio_postgres::Row, i: usize, kind: ColKind) -> Result<Raw>
 
 /// Reads PostgreSQL tables on the calling (dedicated) thread, with its own runtime and
 /// connection, inside one read-only repeatable-read transaction (a consistent snapshot).
-pub fn pg_reader(target: PgTarget, wait: Duration, tables: Vec<TableSpec>, tx: Sender<Event>) {
+pub fn pg_reader(target: PgUrl, wait: Duration, tables: Vec<TableSpec>, tx: Sender<Event>) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

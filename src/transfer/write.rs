@@ -4,7 +4,9 @@
 
 use super::read::{pg_raw, select_sql, sqlite_raw, Checksum, TableSpec};
 use super::value::{format_sqlite, ColKind, Value};
-use crate::db::Db;
+use crate::db::postgres::describe;
+use crate::db::sqlite::{busy_error, Sqlite};
+use crate::db::{quote_ident, Database};
 use crate::error::{Error, Kind, Result};
 use bytes::BytesMut;
 use std::pin::Pin;
@@ -53,27 +55,23 @@ pub fn pg_type(kind: ColKind) -> Type {
     }
 }
 
-fn quoted(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 /// The `COPY ... FROM STDIN` statement for `spec`.
 pub fn copy_sql(spec: &TableSpec) -> String {
-    let cols: Vec<String> = spec.columns.iter().map(|c| quoted(c)).collect();
+    let cols: Vec<String> = spec.columns.iter().map(|c| quote_ident(c)).collect();
     format!(
         "COPY {} ({}) FROM STDIN (FORMAT binary)",
-        quoted(&spec.name),
+        quote_ident(&spec.name),
         cols.join(", ")
     )
 }
 
 /// The `INSERT` statement for `spec` on SQLite.
 pub fn insert_sql(spec: &TableSpec) -> String {
-    let cols: Vec<String> = spec.columns.iter().map(|c| quoted(c)).collect();
+    let cols: Vec<String> = spec.columns.iter().map(|c| quote_ident(c)).collect();
     let marks: Vec<String> = (1..=spec.columns.len()).map(|i| format!("?{i}")).collect();
     format!(
         "INSERT INTO {} ({}) VALUES ({})",
-        quoted(&spec.name),
+        quote_ident(&spec.name),
         cols.join(", "),
         marks.join(", ")
     )
@@ -148,8 +146,8 @@ pub async fn reset_sequences(
             "SELECT CASE WHEN m IS NULL THEN setval(s, 1, false) ELSE setval(s, m, true) END \
              FROM (SELECT max(id) AS m FROM {q}) AS x, pg_get_serial_sequence('{lit}', 'id') AS s \
              WHERE s IS NOT NULL",
-            q = quoted(t),
-            lit = quoted(t).replace('\'', "''")
+            q = quote_ident(t),
+            lit = quote_ident(t).replace('\'', "''")
         );
         tx.batch_execute(&sql)
             .await
@@ -169,7 +167,10 @@ pub struct Deferred {
 
 impl Deferred {
     /// Drops the foreign keys and non-constraint indexes of `tables` (inside `tx`).
-    pub async fn drop(tx: &tokio_postgres::Transaction<'_>, tables: &[String]) -> Result<Deferred> {
+    pub async fn suspend(
+        tx: &tokio_postgres::Transaction<'_>,
+        tables: &[String],
+    ) -> Result<Deferred> {
         let fks = tx
             .query(
                 "SELECT format('ALTER TABLE %I DROP CONSTRAINT %I', cl.relname, c.conname), \
@@ -203,22 +204,13 @@ impl Deferred {
         Ok(Deferred { recreate })
     }
 
-    /// Rebuilds what [`Deferred::drop`] dropped, checking every row.
+    /// Rebuilds what [`Deferred::suspend`] dropped, checking every row.
     pub async fn restore(self, tx: &tokio_postgres::Transaction<'_>) -> Result<()> {
         for sql in &self.recreate {
             tx.batch_execute(sql).await.map_err(|e| {
-                let detail = e
-                    .as_db_error()
-                    .map(|d| {
-                        format!(
-                            "{}{}",
-                            d.message(),
-                            d.detail().map(|x| format!(" ({x})")).unwrap_or_default()
-                        )
-                    })
-                    .unwrap_or_else(|| crate::connect::describe(&e));
                 Error::data(format!(
-                    "the loaded rows break a constraint: {detail}; nothing was written"
+                    "the loaded rows break a constraint: {}; nothing was written",
+                    describe(&e)
                 ))
             })?;
         }
@@ -237,42 +229,74 @@ pub enum Sink<'a> {
         /// Foreign keys and indexes to rebuild before commit.
         deferred: Option<Deferred>,
     },
-    /// SQLite: prepared inserts in one `BEGIN IMMEDIATE` transaction.
+    /// SQLite: prepared inserts in one `BEGIN IMMEDIATE` transaction on the worker thread.
     Sqlite {
         /// The load's transaction.
-        tx: rusqlite::Transaction<'a>,
+        txn: SqliteTxn<'a>,
         /// The INSERT for the current table.
         sql: String,
     },
 }
 
+/// A SQLite transaction spanning several worker jobs: rolled back (queued on the worker)
+/// unless committed.
+pub struct SqliteTxn<'a> {
+    db: &'a Sqlite,
+    open: bool,
+}
+
+impl Drop for SqliteTxn<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            self.db.post(|c| {
+                let _ = c.execute_batch("ROLLBACK");
+            });
+        }
+    }
+}
+
 impl<'a> Sink<'a> {
     /// Opens the transaction; `empty_first` deletes the rows `tables` hold (for `--replace`).
-    pub async fn begin(db: &'a mut Db, tables: &[String], empty_first: bool) -> Result<Sink<'a>> {
+    pub async fn begin(
+        db: &'a mut Database,
+        tables: &[String],
+        empty_first: bool,
+    ) -> Result<Sink<'a>> {
         match db {
-            Db::Postgres(client) => {
-                let tx = client.transaction().await?;
+            Database::Postgres(pg) => {
+                let tx = pg.client_mut().transaction().await?;
                 if empty_first {
-                    let list: Vec<String> = tables.iter().map(|t| quoted(t)).collect();
+                    let list: Vec<String> = tables.iter().map(|t| quote_ident(t)).collect();
                     tx.batch_execute(&format!("TRUNCATE {}", list.join(", ")))
                         .await?;
                 }
-                let deferred = Some(Deferred::drop(&tx, tables).await?);
+                let deferred = Some(Deferred::suspend(&tx, tables).await?);
                 Ok(Sink::Postgres {
                     tx,
                     writer: None,
                     deferred,
                 })
             }
-            Db::Sqlite(conn) => {
-                let tx = crate::migrate::immediate(conn)?;
+            Database::Sqlite(lite) => {
+                lite.call(|c| c.execute_batch("BEGIN IMMEDIATE").map_err(busy_error))
+                    .await?;
+                let txn = SqliteTxn {
+                    db: lite,
+                    open: true,
+                };
                 if empty_first {
-                    for t in tables.iter().rev() {
-                        tx.execute_batch(&format!("DELETE FROM {}", quoted(t)))?;
-                    }
+                    let tables = tables.to_vec();
+                    txn.db
+                        .call(move |c| {
+                            for t in tables.iter().rev() {
+                                c.execute_batch(&format!("DELETE FROM {}", quote_ident(t)))?;
+                            }
+                            Ok(())
+                        })
+                        .await?;
                 }
                 Ok(Sink::Sqlite {
-                    tx,
+                    txn,
                     sql: String::new(),
                 })
             }
@@ -293,13 +317,13 @@ impl<'a> Sink<'a> {
     }
 
     /// Writes rows of `spec`.
-    pub async fn write_rows(&mut self, spec: &TableSpec, rows: &[Vec<Value>]) -> Result<()> {
+    pub async fn write_rows(&mut self, spec: &TableSpec, rows: Vec<Vec<Value>>) -> Result<()> {
         match self {
             Sink::Postgres { writer, .. } => {
                 let Some(writer) = writer.as_mut() else {
                     return Err(Error::internal("rows before their table"));
                 };
-                for row in rows {
+                for row in &rows {
                     let refs: Vec<&(dyn ToSql + Sync)> =
                         row.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
                     writer
@@ -309,25 +333,13 @@ impl<'a> Sink<'a> {
                         .map_err(|e| load_error(&spec.name, row, e))?;
                 }
             }
-            Sink::Sqlite { tx, sql } => {
-                let mut stmt = tx.prepare_cached(sql)?;
-                for row in rows {
-                    let mut params = Vec::with_capacity(row.len());
-                    for (i, v) in row.iter().enumerate() {
-                        params.push(sqlite_value(v).map_err(|why| {
-                            Error::data(format!(
-                                "table {}, row id {}, column {}: {why}",
-                                spec.name,
-                                row_id(row),
-                                spec.columns[i]
-                            ))
-                        })?);
-                    }
-                    stmt.execute(rusqlite::params_from_iter(params))
-                        .map_err(|e| {
-                            Error::data(format!("table {}, row id {}: {e}", spec.name, row_id(row)))
-                        })?;
-                }
+            Sink::Sqlite { txn, sql } => {
+                let sql = sql.clone();
+                let table = spec.name.clone();
+                let columns = spec.columns.clone();
+                txn.db
+                    .call(move |c| insert_rows(c, &sql, &table, &columns, &rows))
+                    .await?;
             }
         }
         Ok(())
@@ -350,7 +362,10 @@ impl<'a> Sink<'a> {
     pub async fn checksum(&self, spec: &TableSpec) -> Result<(u64, u64)> {
         match self {
             Sink::Postgres { tx, .. } => pg_checksum(tx, spec).await,
-            Sink::Sqlite { tx, .. } => sqlite_checksum(tx, spec),
+            Sink::Sqlite { txn, .. } => {
+                let spec = spec.clone();
+                txn.db.call(move |c| sqlite_checksum(c, &spec)).await
+            }
         }
     }
 
@@ -369,10 +384,40 @@ impl<'a> Sink<'a> {
                 reset_sequences(&tx, tables).await?;
                 tx.commit().await?;
             }
-            Sink::Sqlite { tx, .. } => tx.commit()?,
+            Sink::Sqlite { mut txn, .. } => {
+                txn.db.call(|c| Ok(c.execute_batch("COMMIT")?)).await?;
+                txn.open = false;
+            }
         }
         Ok(())
     }
+}
+
+/// Inserts `rows` into `table` with the prepared `sql`, naming the row and column of a value
+/// SQLite cannot take.
+fn insert_rows(
+    c: &rusqlite::Connection,
+    sql: &str,
+    table: &str,
+    columns: &[String],
+    rows: &[Vec<Value>],
+) -> Result<()> {
+    let mut stmt = c.prepare_cached(sql)?;
+    for row in rows {
+        let mut params = Vec::with_capacity(row.len());
+        for (i, v) in row.iter().enumerate() {
+            params.push(sqlite_value(v).map_err(|why| {
+                Error::data(format!(
+                    "table {table}, row id {}, column {}: {why}",
+                    row_id(row),
+                    columns[i]
+                ))
+            })?);
+        }
+        stmt.execute(rusqlite::params_from_iter(params))
+            .map_err(|e| Error::data(format!("table {table}, row id {}: {e}", row_id(row))))?;
+    }
+    Ok(())
 }
 
 fn row_id(row: &[Value]) -> String {
@@ -383,19 +428,6 @@ fn row_id(row: &[Value]) -> String {
 }
 
 fn load_error(table: &str, row: &[Value], e: tokio_postgres::Error) -> Error {
-    let what = match e.as_db_error() {
-        Some(db) => {
-            let mut m = format!("{} (SQLSTATE {})", db.message(), db.code().code());
-            if let Some(d) = db.detail() {
-                m.push_str(&format!("; {d}"));
-            }
-            if let Some(w) = db.where_() {
-                m.push_str(&format!("; {w}"));
-            }
-            m
-        }
-        None => crate::connect::describe(&e),
-    };
     let at = if row.is_empty() {
         String::new()
     } else {
@@ -403,6 +435,9 @@ fn load_error(table: &str, row: &[Value], e: tokio_postgres::Error) -> Error {
     };
     Error::new(
         Kind::Data,
-        format!("loading table {table}{at} failed: {what}; nothing was written"),
+        format!(
+            "loading table {table}{at} failed: {}; nothing was written",
+            describe(&e)
+        ),
     )
 }

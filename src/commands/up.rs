@@ -1,0 +1,51 @@
+//! `up` (and the bare command): bring the database to the latest (or `--target`) version.
+//! The common case, nothing to apply, is one connection and one query, without the lock.
+
+use crate::cli::UpArgs;
+use crate::config::Config;
+use crate::db::Database;
+use crate::error::Result;
+use crate::migrate::{self, State};
+use crate::url::DbUrl;
+use std::time::Instant;
+
+/// Runs `up`.
+pub async fn run(config: &Config, url: &DbUrl, args: &UpArgs) -> Result<()> {
+    let start = Instant::now();
+    log::info!("database: {url}");
+    let mut db = Database::open(url, config.for_writing()).await?;
+    let state = migrate::current_state(&db, args.target).await?;
+    migrate::report_ahead(&state, config.strict)?;
+    if state.pending.is_empty() && !args.dry_run {
+        log::info!(
+            "schema is current at version {} (nothing to apply, {} ms)",
+            state.current,
+            start.elapsed().as_millis()
+        );
+        return Ok(());
+    }
+    if args.dry_run {
+        return db
+            .with_lock(config.lock_timeout, async |db: &mut Database| {
+                print_dry_run(&migrate::current_state(db, args.target).await?);
+                Ok(())
+            })
+            .await;
+    }
+    migrate::upgrade(&mut db, args.target, config.lock_timeout).await?;
+    crate::schema::warn_drift(&db).await;
+    log::info!("done in {} ms", start.elapsed().as_millis());
+    Ok(())
+}
+
+fn print_dry_run(state: &State) {
+    if state.pending.is_empty() {
+        println!(
+            "-- nothing to apply: schema is at version {}",
+            state.current
+        );
+    }
+    for m in &state.pending {
+        println!("-- {m} (would apply)\n{}", m.up.trim_end());
+    }
+}

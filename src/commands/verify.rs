@@ -1,0 +1,56 @@
+//! `verify`: every difference between the live schema and the one the recorded version should
+//! have, plus row counts; exit 9 on any difference.
+
+use crate::cli::VerifyArgs;
+use crate::config::Config;
+use crate::db::Database;
+use crate::error::{Error, Kind, Result};
+use crate::migrate;
+use crate::schema;
+use crate::url::DbUrl;
+
+/// Runs `verify`.
+pub async fn run(config: &Config, url: &DbUrl, args: &VerifyArgs) -> Result<()> {
+    let db = Database::open(url, config.for_reading()).await?;
+    let version = migrate::current_version(&db).await?;
+    let expected = db.expected_schema(version).await?;
+    let live = db.live_schema().await?;
+    let diffs = schema::diff(&expected, &live, false);
+    let tables: Vec<String> = live.tables.keys().cloned().collect();
+    let counts = db.row_counts(&tables).await?;
+    if args.json {
+        let out = serde_json::json!({
+            "database": url.to_string(),
+            "version": version,
+            "differences": diffs,
+            "row_counts": counts.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).expect("serialises")
+        );
+    } else {
+        println!("database: {url}");
+        println!("schema version: {version}");
+        for (t, n) in &counts {
+            println!("  {t:<20} {n:>10} rows");
+        }
+        if diffs.is_empty() {
+            println!("schema matches version {version}");
+        }
+        for d in &diffs {
+            println!("difference: {d}");
+        }
+    }
+    if !diffs.is_empty() {
+        return Err(Error::new(
+            Kind::SchemaDiffers,
+            format!(
+                "the schema differs from version {version} in {} place(s): {}",
+                diffs.len(),
+                diffs.join("; ")
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! The seam between the commands and the two dialects, as sqlx's `Migrate` trait is for its
+//! drivers: an open [`Database`] offers the few primitives every command needs (history,
+//! the migration lock, a script run atomically with its history change, the live and the
+//! expected schema, row counts), each implemented once per dialect in `postgres.rs` and
+//! `sqlite.rs`. Commands are written once over these and never match on the dialect.
+
+pub mod postgres;
+pub mod sqlite;
+
+use crate::error::Result;
+use crate::migrate::{Applied, Migration};
+use crate::schema::Schema;
+use crate::url::DbUrl;
+use std::time::Duration;
+
+/// Which SQL dialect a database speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// PostgreSQL.
+    Postgres,
+    /// SQLite.
+    Sqlite,
+}
+
+impl Dialect {
+    /// The folder name under `sql/`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Postgres => "postgres",
+            Dialect::Sqlite => "sqlite",
+        }
+    }
+}
+
+/// How a command opens its database.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenOptions {
+    /// How long to wait for a PostgreSQL server to accept us (`MIGRATE_WAIT_TIMEOUT`).
+    pub wait: Duration,
+    /// Whether a missing SQLite file may be created (commands that only read refuse one).
+    pub create: bool,
+    /// How long a SQLite write waits for another writer (`MIGRATE_LOCK_TIMEOUT`); `None`
+    /// fails at once.
+    pub busy_timeout: Option<Duration>,
+}
+
+/// A script run atomically with its history change: the script and the change commit
+/// together or not at all.
+#[derive(Debug, Clone, Copy)]
+pub enum Step<'a> {
+    /// Run the migration and record it (skipped if it is already recorded).
+    Apply(&'a Migration),
+    /// Run the migration's undo script and delete its history row (skipped if it is not
+    /// recorded).
+    Undo(&'a Migration),
+    /// Create the history table and record these migrations without running them.
+    Record(&'a [Migration]),
+}
+
+/// How a [`Step`] went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done now, in this time.
+    Done(Duration),
+    /// Another process did it meanwhile (SQLite, where the lock is per step).
+    AlreadyDone,
+}
+
+/// An open connection of either dialect.
+pub enum Database {
+    /// A PostgreSQL session.
+    Postgres(postgres::Postgres),
+    /// A SQLite file, reached through its worker thread.
+    Sqlite(sqlite::Sqlite),
+}
+
+/// Calls the same method on whichever dialect `$db` is.
+macro_rules! each {
+    ($db:expr, $d:ident => $call:expr) => {
+        match $db {
+            Database::Postgres($d) => $call,
+            Database::Sqlite($d) => $call,
+        }
+    };
+}
+
+impl Database {
+    /// Opens the database `url` names.
+    pub async fn open(url: &DbUrl, options: OpenOptions) -> Result<Database> {
+        Ok(match url {
+            DbUrl::Postgres(pg) => {
+                Database::Postgres(postgres::Postgres::connect(pg, options.wait).await?)
+            }
+            DbUrl::Sqlite(s) => Database::Sqlite(sqlite::Sqlite::open(s, options).await?),
+        })
+    }
+
+    /// The dialect of this connection.
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Database::Postgres(_) => Dialect::Postgres,
+            Database::Sqlite(_) => Dialect::Sqlite,
+        }
+    }
+
+    /// Names of the ordinary tables in the working schema (`public` on PostgreSQL), sorted.
+    pub async fn table_names(&self) -> Result<Vec<String>> {
+        each!(self, d => d.table_names().await)
+    }
+
+    /// The history table's rows, oldest first; `None` when the table does not exist.
+    pub async fn read_history(&self) -> Result<Option<Vec<Applied>>> {
+        each!(self, d => d.read_history().await)
+    }
+
+    /// Creates the history table if it is missing (PostgreSQL; SQLite creates it inside each
+    /// step's transaction).
+    pub async fn ensure_history(&self) -> Result<()> {
+        each!(self, d => d.ensure_history().await)
+    }
+
+    /// Runs `f` holding the migration lock (waiting up to `timeout` for another migrator),
+    /// and releases it whatever `f` returns. On SQLite the lock is the database's own write
+    /// lock, taken by each [`Step`].
+    pub async fn with_lock<T>(
+        &mut self,
+        timeout: Duration,
+        f: impl AsyncFnOnce(&mut Database) -> Result<T>,
+    ) -> Result<T> {
+        each!(&mut *self, d => d.lock(timeout).await)?;
+        let result = f(self).await;
+        let released = each!(&mut *self, d => d.unlock().await);
+        let value = result?;
+        released.map(|()| value)
+    }
+
+    /// Runs `step` and its history change in one transaction.
+    pub async fn run_step(&mut self, step: Step<'_>) -> Result<Outcome> {
+        each!(self, d => d.run_step(step).await)
+    }
+
+    /// The live schema.
+    pub async fn live_schema(&self) -> Result<Schema> {
+        each!(self, d => d.live_schema().await)
+    }
+
+    /// The schema migrations `1..=version` produce in this dialect, built from the migrations
+    /// themselves on a scratch copy that is thrown away.
+    pub async fn expected_schema(&self, version: i32) -> Result<Schema> {
+        each!(self, d => d.expected_schema(version).await)
+    }
+
+    /// `count(*)` of each of `tables`.
+    pub async fn row_counts(&self, tables: &[String]) -> Result<Vec<(String, i64)>> {
+        each!(self, d => d.row_counts(tables).await)
+    }
+}
+
+/// `name` as a quoted SQL identifier (both dialects use double quotes).
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn quotes_identifiers() {
+        assert_eq!(super::quote_ident("poses"), "\"poses\"");
+        assert_eq!(super::quote_ident("a\"b"), "\"a\"\"b\"");
+    }
+}

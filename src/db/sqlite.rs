@@ -1,0 +1,334 @@
+//! The SQLite side of the seam. The connection lives on a worker thread of its own (as in
+//! sqlx-sqlite): every call is a job sent to it, and the async side only awaits the answer,
+//! so signals and timeouts keep running while SQLite blocks (a lock wait, a long statement).
+//! An interrupt handle ends whatever the worker is running; open transactions roll back.
+//! One migrator at a time is SQLite's own write lock: `BEGIN IMMEDIATE` per step, waiting up
+//! to `busy_timeout`, with the history re-checked inside it.
+
+use super::{OpenOptions, Outcome, Step};
+use crate::error::{Error, Kind, Result};
+use crate::migrate::{self, Applied, Migration, HISTORY_DDL, HISTORY_TABLE};
+use crate::schema::{self, Schema};
+use crate::url::SqliteUrl;
+use rusqlite::{Connection, InterruptHandle, OpenFlags, TransactionBehavior};
+use std::path::PathBuf;
+use std::sync::{mpsc, Arc, Mutex, Weak};
+use std::time::Instant;
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// Interrupt handles of every open SQLite connection, for [`interrupt_all`].
+static OPEN: Mutex<Vec<Weak<InterruptHandle>>> = Mutex::new(Vec::new());
+
+/// Interrupts whatever every open SQLite connection is running (on SIGINT/SIGTERM): the
+/// statement fails with SQLITE_INTERRUPT and its transaction rolls back.
+pub fn interrupt_all() {
+    let open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
+    for handle in open.iter().filter_map(Weak::upgrade) {
+        handle.interrupt();
+    }
+}
+
+/// A SQLite database, reached through its worker thread.
+pub struct Sqlite {
+    jobs: mpsc::Sender<Job>,
+    interrupt: Arc<InterruptHandle>,
+    path: PathBuf,
+}
+
+impl Drop for Sqlite {
+    fn drop(&mut self) {
+        // Closing the channel ends the worker after its current job; the connection closes
+        // there, rolling back anything left open. Never joined: a stuck job must not keep the
+        // process from exiting with its error.
+        OPEN.lock().unwrap_or_else(|e| e.into_inner()).retain(|w| {
+            w.strong_count() > 0 && !std::ptr::eq(w.as_ptr(), Arc::as_ptr(&self.interrupt))
+        });
+    }
+}
+
+impl Sqlite {
+    /// Opens the file on a new worker thread. A missing file is created only with
+    /// `options.create`; its directory must exist.
+    pub async fn open(url: &SqliteUrl, options: OpenOptions) -> Result<Sqlite> {
+        let path = url.path.clone();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.is_dir() {
+                return Err(Error::config(format!(
+                    "SQLite database {}: directory {} does not exist",
+                    path.display(),
+                    dir.display()
+                )));
+            }
+        }
+        if !options.create && !path.exists() {
+            return Err(Error::config(format!(
+                "SQLite database {} does not exist",
+                path.display()
+            )));
+        }
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        if options.create {
+            flags |= OpenFlags::SQLITE_OPEN_CREATE;
+        }
+        let (jobs, inbox) = mpsc::channel::<Job>();
+        let (opened, ready) = tokio::sync::oneshot::channel();
+        let at = path.clone();
+        std::thread::Builder::new()
+            .name("sqlite".into())
+            .spawn(move || {
+                let conn = Connection::open_with_flags(&at, flags)
+                    .and_then(|c| {
+                        // Readers keep rusqlite's default (5 s).
+                        if let Some(t) = options.busy_timeout {
+                            c.busy_timeout(t)?;
+                        }
+                        Ok(c)
+                    })
+                    .map_err(|e| {
+                        Error::new(
+                            Kind::Rejected,
+                            format!("cannot open SQLite database {}", at.display()),
+                        )
+                        .with_source(e)
+                    });
+                let mut conn = match conn {
+                    Ok(c) => {
+                        let _ = opened.send(Ok(Arc::new(c.get_interrupt_handle())));
+                        c
+                    }
+                    Err(e) => {
+                        let _ = opened.send(Err(e));
+                        return;
+                    }
+                };
+                while let Ok(job) = inbox.recv() {
+                    job(&mut conn);
+                }
+            })
+            .map_err(|e| Error::internal("cannot start the SQLite worker").with_source(e))?;
+        let interrupt = ready.await.map_err(|_| stopped())??;
+        OPEN.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Arc::downgrade(&interrupt));
+        Ok(Sqlite {
+            jobs,
+            interrupt,
+            path,
+        })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// Runs `f` on the worker and waits for its answer. A panic in `f` ends the worker and
+    /// comes back as an error, never as a result.
+    pub async fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (answer, result) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move |c| {
+                let _ = answer.send(f(c));
+            }))
+            .map_err(|_| stopped())?;
+        result.await.map_err(|_| stopped())?
+    }
+
+    /// Queues `f` without waiting for it (rolling back a transaction whose owner went away).
+    pub fn post(&self, f: impl FnOnce(&mut Connection) + Send + 'static) {
+        let _ = self.jobs.send(Box::new(f));
+    }
+
+    pub(super) async fn table_names(&self) -> Result<Vec<String>> {
+        self.call(|c| table_names(c)).await
+    }
+
+    pub(super) async fn read_history(&self) -> Result<Option<Vec<Applied>>> {
+        self.call(|c| {
+            if !has_table(c, HISTORY_TABLE)? {
+                return Ok(None);
+            }
+            let mut stmt = c.prepare(migrate::HISTORY_SELECT)?;
+            let rows = stmt.query_map([], |r| {
+                Ok([
+                    Some(r.get::<_, i64>(0)?.to_string()),
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                ])
+            })?;
+            let rows: Vec<_> = rows.collect::<rusqlite::Result<_>>()?;
+            rows.into_iter()
+                .map(migrate::parse_history_row)
+                .collect::<Result<_>>()
+                .map(Some)
+        })
+        .await
+    }
+
+    pub(super) async fn ensure_history(&self) -> Result<()> {
+        Ok(())
+    }
+
+    pub(super) async fn lock(&mut self, _timeout: std::time::Duration) -> Result<()> {
+        Ok(())
+    }
+
+    pub(super) async fn unlock(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    pub(super) async fn run_step(&mut self, step: Step<'_>) -> Result<Outcome> {
+        enum Owned {
+            Apply(Migration),
+            Undo(Migration),
+            Record(Vec<Migration>),
+        }
+        let step = match step {
+            Step::Apply(m) => Owned::Apply(m.clone()),
+            Step::Undo(m) => Owned::Undo(m.clone()),
+            Step::Record(ms) => Owned::Record(ms.to_vec()),
+        };
+        self.call(move |c| {
+            let start = Instant::now();
+            let tx = immediate(c)?;
+            let recorded = |version: i32| -> Result<bool> {
+                if !has_table(&tx, HISTORY_TABLE)? {
+                    return Ok(false);
+                }
+                Ok(tx
+                    .prepare(&format!("SELECT 1 FROM {HISTORY_TABLE} WHERE version = ?1"))?
+                    .exists([version])?)
+            };
+            match &step {
+                Owned::Apply(m) => {
+                    if recorded(m.version)? {
+                        return Ok(Outcome::AlreadyDone);
+                    }
+                    tx.execute_batch(HISTORY_DDL)?;
+                    tx.execute_batch(m.up)
+                        .map_err(|e| migration_error(m, "failed", e))?;
+                    tx.execute_batch(&migrate::record_sql(m))?;
+                }
+                Owned::Undo(m) => {
+                    if !recorded(m.version)? {
+                        return Ok(Outcome::AlreadyDone);
+                    }
+                    tx.execute_batch(m.down)
+                        .map_err(|e| migration_error(m, "could not be undone", e))?;
+                    tx.execute_batch(&migrate::delete_sql(m))?;
+                }
+                Owned::Record(ms) => tx.execute_batch(&migrate::record_all_sql(ms))?,
+            }
+            tx.commit()?;
+            Ok(Outcome::Done(start.elapsed()))
+        })
+        .await
+    }
+
+    pub(super) async fn live_schema(&self) -> Result<Schema> {
+        self.call(|c| schema::read_sqlite(c)).await
+    }
+
+    /// Applies the migrations to an in-memory database.
+    pub(super) async fn expected_schema(&self, version: i32) -> Result<Schema> {
+        self.call(move |_| {
+            let scratch = Connection::open_in_memory()?;
+            for m in migrate::migrations(super::Dialect::Sqlite)
+                .iter()
+                .filter(|m| m.version <= version)
+            {
+                scratch
+                    .execute_batch(m.up)
+                    .map_err(|e| migration_error(m, "failed on a scratch database", e))?;
+            }
+            schema::read_sqlite(&scratch)
+        })
+        .await
+    }
+
+    pub(super) async fn row_counts(&self, tables: &[String]) -> Result<Vec<(String, i64)>> {
+        let tables = tables.to_vec();
+        self.call(move |c| {
+            let mut out = Vec::new();
+            for t in tables {
+                let sql = format!("SELECT count(*) FROM {}", super::quote_ident(&t));
+                let n = c.query_row(&sql, [], |r| r.get(0))?;
+                out.push((t, n));
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+fn stopped() -> Error {
+    Error::internal("the SQLite worker stopped (a panic there; see the message above)")
+}
+
+fn table_names(c: &Connection) -> Result<Vec<String>> {
+    let mut stmt = c.prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+    )?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    let mut names = rows.collect::<rusqlite::Result<Vec<String>>>()?;
+    names.sort();
+    Ok(names)
+}
+
+/// Whether the database has a table of that name.
+pub fn has_table(c: &Connection, name: &str) -> Result<bool> {
+    Ok(
+        c.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1")?
+            .exists([name])?,
+    )
+}
+
+/// Starts a write transaction, waiting for other writers up to the connection's
+/// `busy_timeout` (`MIGRATE_LOCK_TIMEOUT`).
+pub fn immediate(c: &mut Connection) -> Result<rusqlite::Transaction<'_>> {
+    c.transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(busy_error)
+}
+
+/// A failure to take the write lock, named as such.
+pub fn busy_error(e: rusqlite::Error) -> Error {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseBusy) | Some(rusqlite::ErrorCode::DatabaseLocked) => {
+            Error::new(
+                Kind::Lock,
+                "SQLite database stayed locked by another process past MIGRATE_LOCK_TIMEOUT",
+            )
+            .with_source(e)
+        }
+        _ => Error::from(e),
+    }
+}
+
+/// A migration's failure: the migration, SQLite's message and code, and the position in the
+/// file when SQLite gives one.
+fn migration_error(m: &Migration, verb: &str, e: rusqlite::Error) -> Error {
+    let mut msg = format!("migration {m} {verb} and was rolled back: ");
+    match &e {
+        rusqlite::Error::SqliteFailure(f, text) => msg.push_str(&format!(
+            "{} (SQLite error {})",
+            text.as_deref().unwrap_or("error"),
+            f.extended_code
+        )),
+        rusqlite::Error::SqlInputError {
+            msg: text,
+            sql,
+            offset,
+            ..
+        } => {
+            let (line, col) = migrate::line_col(sql, *offset as usize + 1);
+            msg.push_str(&format!("{text} at line {line}, column {col}"));
+        }
+        other => msg.push_str(&other.to_string()),
+    }
+    Error::new(Kind::Migration, msg)
+}
