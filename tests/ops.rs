@@ -4,13 +4,7 @@
 
 mod support;
 
-use std::sync::OnceLock;
 use support::*;
-
-fn cluster() -> &'static PgCluster {
-    static C: OnceLock<PgCluster> = OnceLock::new();
-    C.get_or_init(|| PgCluster::start(PgOptions::default()))
-}
 
 /// A fresh database of each dialect, as URLs (the SQLite file lives as long as the guard).
 fn both() -> Vec<(String, Option<TempSqlite>)> {

@@ -2,7 +2,9 @@
 //! yogaflow-migrate, sees every migration applied with matching checksums and finds nothing
 //! to do.
 
-use std::process::Command;
+mod support;
+
+use support::*;
 
 mod embedded {
     refinery::embed_migrations!("sql/sqlite");
@@ -10,20 +12,10 @@ mod embedded {
 
 #[test]
 fn refinery_reads_our_history_as_its_own() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("y.db");
-    let out = Command::new(env!("CARGO_BIN_EXE_yogaflow-migrate"))
-        .arg("up")
-        .env("DATABASE_URL", format!("sqlite:///{}", path.display()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let f = TempSqlite::new();
+    run(&["up"], &[("DATABASE_URL", &f.url())]).assert_code(0);
 
-    let mut conn = rusqlite::Connection::open(&path).unwrap();
+    let mut conn = rusqlite::Connection::open(f.path()).unwrap();
     let runner = embedded::migrations::runner();
     let applied = runner.get_applied_migrations(&mut conn).unwrap();
     assert_eq!(applied.len(), 5);

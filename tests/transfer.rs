@@ -5,14 +5,8 @@
 mod support;
 
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Duration;
 use support::*;
-
-fn cluster() -> &'static PgCluster {
-    static C: OnceLock<PgCluster> = OnceLock::new();
-    C.get_or_init(|| PgCluster::start(PgOptions::default()))
-}
 
 /// Python writing rows as SQLAlchemy does on SQLite: datetimes as `YYYY-MM-DD HH:MM:SS.ffffff`,
 /// booleans 0/1, JSON via json.dumps, bytes as BLOB; plus the odd forms real files hold.
@@ -381,20 +375,28 @@ fn a_kill_in_the_middle_leaves_the_target_as_it_was() {
          INSERT INTO practice_history (id, user_id, practiced_at, notes) SELECT i, 1, '2025-12-06 10:11:12.123456', 'row ' || i FROM n",
     );
     let (db, url, before) = occupied_target();
-    let mut child = bin()
-        .args(["copy", "--from", &source.url(), "--replace"])
-        .env("DATABASE_URL", &url)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Kill once the load has started (the log names the first table's summary) or soon after.
-    std::thread::sleep(Duration::from_millis(400));
-    child.kill().unwrap();
-    let status = child.wait().unwrap();
-    assert!(
-        !status.success(),
-        "the copy finished before the kill; make the source larger"
+    let child = spawn(
+        &["copy", "--from", &source.url(), "--replace"],
+        &[("DATABASE_URL", &url)],
     );
+    // Kill once the big table is being loaded: its COPY is running on the target.
+    let loading = wait_until(Duration::from_secs(60), || {
+        cluster().psql(
+            "postgres",
+            &format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = '{db}' AND state = 'active' \
+                 AND query LIKE 'COPY \"practice_history\"%'"
+            ),
+        ) == "1"
+    });
+    child.signal("KILL");
+    let r = child.finish(Duration::from_secs(30));
+    assert!(
+        loading,
+        "the load never reached practice_history:\n{}",
+        r.stderr
+    );
+    assert_eq!(r.code, -9, "{}", r.stderr);
     // The server notices the dropped connection and rolls back.
     assert!(
         wait_until(Duration::from_secs(10), || pg_image(&db) == before),

@@ -4,33 +4,20 @@
 
 mod support;
 
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use support::*;
 
-const SECRET: &str = "Pw-Zebra#42@Lotus/9";
 const KEY: i64 = 8_750_326_269_032_034_167;
 
 fn encoded(secret: &str) -> String {
     percent(secret)
 }
 
-/// One password-protected cluster shared by the tests of this file.
-fn cluster() -> &'static PgCluster {
-    static C: OnceLock<PgCluster> = OnceLock::new();
-    C.get_or_init(|| {
-        PgCluster::start(PgOptions {
-            password: Some(SECRET.into()),
-            ..PgOptions::default()
-        })
-    })
-}
-
 fn url(db: &str) -> String {
     format!(
         "postgresql://postgres:{}@127.0.0.1:{}/{db}",
-        encoded(SECRET),
-        cluster().port()
+        encoded(PASSWORD),
+        password_cluster().port()
     )
 }
 
@@ -38,26 +25,26 @@ fn up(url: &str, extra: &[(&str, &str)]) -> Run {
     let mut env = vec![("DATABASE_URL", url)];
     env.extend_from_slice(extra);
     let r = run(&["up"], &env);
-    assert_no_secret(&r, SECRET);
+    assert_no_secret(&r, PASSWORD);
     r
 }
 
 fn history(db: &str) -> String {
-    cluster().psql(db, "SELECT string_agg(version || ':' || name, ',' ORDER BY version) FROM refinery_schema_history")
+    password_cluster().psql(db, "SELECT string_agg(version || ':' || name, ',' ORDER BY version) FROM refinery_schema_history")
 }
 
 fn schema_dump(db: &str) -> String {
-    cluster().psql(
+    password_cluster().psql(
         db,
         "SELECT string_agg(table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable || ' ' || coalesce(column_default, ''), E'\\n' ORDER BY table_name, column_name) FROM information_schema.columns WHERE table_schema = 'public'",
-    ) + &cluster().psql(db, "SELECT string_agg(indexdef, E'\\n' ORDER BY indexname) FROM pg_indexes WHERE schemaname = 'public'")
+    ) + &password_cluster().psql(db, "SELECT string_agg(indexdef, E'\\n' ORDER BY indexname) FROM pg_indexes WHERE schemaname = 'public'")
 }
 
 const ALL: &str = "1:users,2:poses,3:sequences,4:practice,5:query_indexes";
 
 #[test]
 fn fresh_postgres_gets_all_five_then_nothing() {
-    let db = cluster().create_db();
+    let db = password_cluster().create_db();
     let r = up(&url(&db), &[]);
     r.assert_code(0);
     assert!(r.stderr.contains("applied V1__users in"), "{}", r.stderr);
@@ -105,7 +92,7 @@ fn fresh_sqlite_gets_all_five_then_nothing() {
 
 #[test]
 fn eight_replicas_at_once_on_postgres() {
-    let db = cluster().create_db();
+    let db = password_cluster().create_db();
     let u = url(&db);
     let handles: Vec<_> = (0..8)
         .map(|_| {
@@ -116,11 +103,11 @@ fn eight_replicas_at_once_on_postgres() {
     for h in handles {
         let r = h.join().unwrap();
         r.assert_code(0);
-        assert_no_secret(&r, SECRET);
+        assert_no_secret(&r, PASSWORD);
     }
     assert_eq!(history(&db), ALL);
     assert_eq!(
-        cluster().psql(&db, "SELECT count(*) FROM refinery_schema_history"),
+        password_cluster().psql(&db, "SELECT count(*) FROM refinery_schema_history"),
         "5"
     );
 }
@@ -146,9 +133,9 @@ fn eight_processes_at_once_on_one_sqlite_file() {
 
 #[test]
 fn a_table_in_the_way_of_migration_3_stops_there() {
-    let db = cluster().create_db();
+    let db = password_cluster().create_db();
     run(&["up", "--target", "2"], &[("DATABASE_URL", &url(&db))]).assert_code(0);
-    cluster().psql(&db, "CREATE TABLE sequences (id int)");
+    password_cluster().psql(&db, "CREATE TABLE sequences (id int)");
     let r = up(&url(&db), &[]);
     r.assert_code(6);
     assert!(
@@ -160,7 +147,7 @@ fn a_table_in_the_way_of_migration_3_stops_there() {
     // Nothing of migration 3 stayed behind (sequence_poses is created after the failing statement
     // in the same file, and the transaction took everything back).
     assert_eq!(
-        cluster().psql(
+        password_cluster().psql(
             &db,
             "SELECT count(*) FROM pg_tables WHERE tablename = 'sequence_poses'"
         ),
@@ -191,10 +178,10 @@ fn a_table_in_the_way_of_migration_3_stops_there() {
 
 #[test]
 fn wrong_password_fails_at_once() {
-    let db = cluster().create_db();
+    let db = password_cluster().create_db();
     let bad = format!(
         "postgresql://postgres:Wr0ng-Secret-77@127.0.0.1:{}/{db}",
-        cluster().port()
+        password_cluster().port()
     );
     let start = Instant::now();
     let r = run(
@@ -229,7 +216,7 @@ fn nothing_listening_gives_up_after_the_wait_timeout() {
     let port = free_port();
     let u = format!(
         "postgresql://postgres:{}@127.0.0.1:{port}/x",
-        encoded(SECRET)
+        encoded(PASSWORD)
     );
     let start = Instant::now();
     let r = up(&u, &[("MIGRATE_WAIT_TIMEOUT", "2")]);
@@ -250,18 +237,23 @@ fn nothing_listening_gives_up_after_the_wait_timeout() {
 #[test]
 fn a_server_that_starts_later_is_waited_for() {
     let late = PgCluster::init_only(PgOptions {
-        password: Some(SECRET.into()),
+        password: Some(PASSWORD.into()),
         ..PgOptions::default()
     });
     let u = format!(
         "postgresql://postgres:{}@127.0.0.1:{}/postgres",
-        encoded(SECRET),
+        encoded(PASSWORD),
         late.port()
     );
-    let child = std::thread::spawn(move || up(&u, &[("MIGRATE_WAIT_TIMEOUT", "60")]));
-    std::thread::sleep(Duration::from_secs(3));
+    let child = spawn(
+        &["up"],
+        &[("DATABASE_URL", &u), ("MIGRATE_WAIT_TIMEOUT", "60")],
+    );
+    // Start the server only once the migrator has found it missing and is waiting.
+    child.wait_for("waiting for database (attempt 2", Duration::from_secs(30));
     late.start_server();
-    let r = child.join().unwrap();
+    let r = child.finish(Duration::from_secs(60));
+    assert_no_secret(&r, PASSWORD);
     r.assert_code(0);
     assert!(r.stderr.contains("database ready after"), "{}", r.stderr);
     assert_eq!(
@@ -272,11 +264,11 @@ fn a_server_that_starts_later_is_waited_for() {
 
 #[test]
 fn every_url_form_reaches_the_same_database() {
-    let db = cluster().create_db();
+    let db = password_cluster().create_db();
     up(&url(&db), &[]).assert_code(0);
-    let port = cluster().port();
-    let pw = encoded(SECRET);
-    let socket = cluster().socket_dir().display().to_string();
+    let port = password_cluster().port();
+    let pw = encoded(PASSWORD);
+    let socket = password_cluster().socket_dir().display().to_string();
     let forms = [
         format!("postgres://postgres:{pw}@127.0.0.1:{port}/{db}"),
         format!("postgresql://postgres:{pw}@127.0.0.1:{port}/{db}"),
@@ -319,14 +311,14 @@ fn every_url_form_reaches_the_same_database() {
                 &format!("postgresql://127.0.0.1:{port}/{db}"),
             ),
             ("PGUSER", "postgres"),
-            ("PGPASSWORD", SECRET),
+            ("PGPASSWORD", PASSWORD),
             ("PGSSLMODE", "disable"),
             ("PGAPPNAME", "fallback"),
             ("PGCONNECT_TIMEOUT", "5"),
         ],
     );
     r.assert_code(0);
-    assert_no_secret(&r, SECRET);
+    assert_no_secret(&r, PASSWORD);
 }
 
 #[test]
@@ -397,9 +389,9 @@ fn configuration_errors_exit_2_and_name_the_part() {
 
 #[test]
 fn changed_checksum_is_refused_and_future_versions_warn() {
-    let db = cluster().create_db();
+    let db = password_cluster().create_db();
     up(&url(&db), &[]).assert_code(0);
-    cluster().psql(
+    password_cluster().psql(
         &db,
         "UPDATE refinery_schema_history SET checksum = '1' WHERE version = 2",
     );
@@ -412,9 +404,9 @@ fn changed_checksum_is_refused_and_future_versions_warn() {
         r.stderr
     );
 
-    let db = cluster().create_db();
+    let db = password_cluster().create_db();
     up(&url(&db), &[]).assert_code(0);
-    cluster().psql(&db, "INSERT INTO refinery_schema_history VALUES (99, 'from_the_future', '2030-01-01T00:00:00Z', '7')");
+    password_cluster().psql(&db, "INSERT INTO refinery_schema_history VALUES (99, 'from_the_future', '2030-01-01T00:00:00Z', '7')");
     let r = up(&url(&db), &[]);
     r.assert_code(0);
     assert!(
@@ -444,8 +436,8 @@ fn changed_checksum_is_refused_and_future_versions_warn() {
 
 #[test]
 fn untracked_yogaflow_tables_point_to_baseline() {
-    let db = cluster().create_db();
-    cluster().psql(&db, "CREATE TABLE users (id int primary key); CREATE TABLE alembic_version (version_num varchar(32))");
+    let db = password_cluster().create_db();
+    password_cluster().psql(&db, "CREATE TABLE users (id int primary key); CREATE TABLE alembic_version (version_num varchar(32))");
     let r = up(&url(&db), &[]);
     r.assert_code(7);
     assert!(
@@ -458,14 +450,14 @@ fn untracked_yogaflow_tables_point_to_baseline() {
 
 #[test]
 fn a_held_lock_times_out_naming_the_holder() {
-    let db = cluster().create_db();
-    let mut holder = cluster().psql_background(
+    let db = password_cluster().create_db();
+    let mut holder = password_cluster().psql_background(
         &db,
         &format!("SELECT pg_advisory_lock({KEY}); SELECT pg_sleep(30);"),
     );
     // Give the holder time to connect and take the lock.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while cluster().psql(
+    while password_cluster().psql(
         &db,
         "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted",
     ) != "1"
@@ -484,7 +476,7 @@ fn a_held_lock_times_out_naming_the_holder() {
     );
     assert!(r.stderr.contains("held by backend pid"), "{}", r.stderr);
     assert_eq!(
-        cluster().psql(
+        password_cluster().psql(
             &db,
             "SELECT count(*) FROM pg_tables WHERE tablename = 'users'"
         ),
@@ -495,38 +487,53 @@ fn a_held_lock_times_out_naming_the_holder() {
 #[test]
 fn sigterm_while_waiting_is_not_success() {
     let port = free_port();
-    let child = bin()
-        .args(["up"])
-        .env(
-            "DATABASE_URL",
-            format!("postgresql://postgres@127.0.0.1:{port}/x"),
-        )
-        .env("MIGRATE_WAIT_TIMEOUT", "60")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(700));
-    send_signal(child.id(), "TERM");
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(143),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let child = spawn(
+        &["up"],
+        &[
+            (
+                "DATABASE_URL",
+                &format!("postgresql://postgres@127.0.0.1:{port}/x"),
+            ),
+            ("MIGRATE_WAIT_TIMEOUT", "60"),
+        ],
     );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("terminated by SIGTERM"));
+    child.wait_for("waiting for database", Duration::from_secs(30));
+    child.signal("TERM");
+    let r = child.finish(Duration::from_secs(30));
+    r.assert_code(143);
+    assert!(r.stderr.contains("terminated by SIGTERM"), "{}", r.stderr);
 }
 
-fn send_signal(pid: u32, sig: &str) {
-    std::process::Command::new("kill")
-        .args([&format!("-{sig}"), &pid.to_string()])
-        .status()
-        .unwrap();
+/// SQLite works on a thread of its own, so a signal ends a run that waits for SQLite's write
+/// lock at once, with 143 and nothing written, instead of after `MIGRATE_LOCK_TIMEOUT`.
+#[test]
+fn sigterm_during_a_sqlite_lock_wait_ends_the_run() {
+    let f = TempSqlite::new();
+    run(&["up"], &[("DATABASE_URL", &f.url())]).assert_code(0);
+    run(&["down", "--all"], &[("DATABASE_URL", &f.url())]).assert_code(0);
+    // Another writer holds the write lock for the whole test.
+    let other = rusqlite::Connection::open(f.path()).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let child = spawn(
+        &["up"],
+        &[("DATABASE_URL", &f.url()), ("MIGRATE_LOCK_TIMEOUT", "120")],
+    );
+    child.wait_for("database: sqlite:", Duration::from_secs(30));
+    child.signal("TERM");
+    // Killed (-9) at the limit if the signal waited for the lock instead.
+    let r = child.finish(Duration::from_secs(60));
+    r.assert_code(143);
+    assert!(r.stderr.contains("terminated by SIGTERM"), "{}", r.stderr);
+    other.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(
+        f.sqlite("SELECT count(*) FROM refinery_schema_history"),
+        "0"
+    );
 }
 
 #[test]
 fn json_logs_are_one_object_per_line() {
-    let db = cluster().create_db();
+    let db = password_cluster().create_db();
     let r = up(&url(&db), &[("MIGRATE_LOG_FORMAT", "json")]);
     r.assert_code(0);
     for line in r.stderr.lines() {

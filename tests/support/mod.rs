@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, Once};
+use std::sync::{Arc, Mutex, Once, OnceLock};
 use std::time::{Duration, Instant};
 
 /// How a test cluster authenticates and encrypts.
@@ -120,6 +120,29 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// The trust-auth cluster shared by the tests of one test binary (each test makes its own
+/// database with [`PgCluster::create_db`]).
+pub fn cluster() -> &'static PgCluster {
+    static C: OnceLock<PgCluster> = OnceLock::new();
+    C.get_or_init(|| PgCluster::start(PgOptions::default()))
+}
+
+/// A password no output may ever show: URL-hostile characters, so every spelling of it is
+/// tried by [`assert_no_secret`].
+pub const PASSWORD: &str = "Pw-Zebra#42@Lotus/9";
+
+/// The cluster shared by the tests of one test binary that authenticates with [`PASSWORD`]
+/// (scram-sha-256).
+pub fn password_cluster() -> &'static PgCluster {
+    static C: OnceLock<PgCluster> = OnceLock::new();
+    C.get_or_init(|| {
+        PgCluster::start(PgOptions {
+            password: Some(PASSWORD.into()),
+            ..PgOptions::default()
+        })
+    })
 }
 
 /// Clusters not yet stopped: clusters kept in `static`s are never dropped, so an `atexit`
@@ -635,6 +658,93 @@ pub fn run_bounded(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Run 
             .unwrap_or_else(|| -out.status.signal().unwrap_or(0)),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A run of the binary in the background whose stderr is read as it comes, so a test can
+/// wait for the line that says the run got where the test needs it (never for a guessed time).
+pub struct Spawned {
+    child: Child,
+    lines: Arc<Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Starts the binary with `args` and `env` in the background.
+pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> Spawned {
+    use std::io::Read;
+    let mut c = bin();
+    c.args(args)
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let lines = Arc::new(Mutex::new(String::new()));
+    let sink = lines.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stderr.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    Spawned {
+        child,
+        lines,
+        reader: Some(reader),
+    }
+}
+
+impl Spawned {
+    /// Waits until stderr holds `needle`; panics with what it holds after `timeout`.
+    pub fn wait_for(&self, needle: &str, timeout: Duration) {
+        let seen = wait_until(timeout, || self.lines.lock().unwrap().contains(needle));
+        assert!(
+            seen,
+            "no {needle:?} within {timeout:?}; stderr so far:\n{}",
+            self.lines.lock().unwrap()
+        );
+    }
+
+    /// Process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` (a name kill(1) knows: TERM, INT, KILL).
+    pub fn signal(&self, signal: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{signal}");
+    }
+
+    /// Waits for the exit, killing the process after `limit` (code -9 then).
+    pub fn finish(mut self, limit: Duration) -> Run {
+        let end = Instant::now() + limit;
+        while self.child.try_wait().unwrap().is_none() && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let status = self.child.wait().unwrap();
+        if let Some(r) = self.reader.take() {
+            r.join().unwrap();
+        }
+        use std::os::unix::process::ExitStatusExt;
+        Run {
+            code: status
+                .code()
+                .unwrap_or_else(|| -status.signal().unwrap_or(0)),
+            stdout: String::new(),
+            stderr: self.lines.lock().unwrap().clone(),
+        }
     }
 }
 
