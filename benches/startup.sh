@@ -14,9 +14,9 @@ cargo build --release --quiet --manifest-path "$root/Cargo.toml"
 bin="$root/target/release/yogaflow-migrate"
 command -v /usr/bin/time >/dev/null || { echo "needs /usr/bin/time (apt-get install time)" >&2; exit 2; }
 
-# shellcheck source=benches/lib.sh
-. "$root/benches/lib.sh"
-start_pg tls
+# shellcheck source=scripts/pg.sh
+. "$root/scripts/pg.sh"
+start_pg --tls
 psql_ -c 'CREATE DATABASE current_db' -c 'CREATE DATABASE scratch'
 base="postgresql://postgres@127.0.0.1:$port"
 DATABASE_URL="$base/current_db?sslmode=disable" "$bin" up 2>/dev/null

@@ -21,8 +21,8 @@ if [ ! -f "$src" ]; then
   DATABASE_URL="sqlite:///$src" "$bin" up 2>/dev/null
   python3 "$root/benches/gen_sqlite.py" "$src" "$scale"
 fi
-# shellcheck source=benches/lib.sh
-. "$root/benches/lib.sh"
+# shellcheck source=scripts/pg.sh
+. "$root/scripts/pg.sh"
 start_pg
 export PGTZ=UTC
 python3 - "$bin" "$src" "$port" "$data" <<'PY'

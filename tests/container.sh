@@ -14,25 +14,14 @@ check() { # check NAME CONDITION-EXIT-CODE
   if [ "$2" -eq 0 ]; then passed=$((passed + 1)); echo "PASS $1"; else failed=$((failed + 1)); echo "FAIL $1"; fi
 }
 
-bindir=${PG_BIN:-$(pg_config --bindir 2>/dev/null || printf "%s\n" /usr/lib/postgresql/*/bin | sort -V | tail -n 1)}
-work=$(mktemp -d)
-chmod 755 "$work"
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-[ "$(id -u)" = 0 ] && chown postgres "$work"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# shellcheck source=scripts/pg.sh
+. "$root/scripts/pg.sh"
+start_pg --password "$secret"
 cleanup() {
   podman rm -f -t 0 yf-pid1 >/dev/null 2>&1 || true
-  as_pg "$bindir/pg_ctl" -D "$work/data" -m immediate stop >/dev/null 2>&1 || true
-  rm -rf "$work"
+  stop_pg
 }
 trap cleanup EXIT
-printf '%s' "$secret" >"$work/pw"
-[ "$(id -u)" = 0 ] && chown postgres "$work/pw"
-as_pg "$bindir/initdb" -D "$work/data" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
-  --pwfile="$work/pw" >/dev/null
-as_pg "$bindir/pg_ctl" -D "$work/data" -l "$work/log" -w \
-  -o "-p $port -k $work -c listen_addresses=127.0.0.1" start >/dev/null
-psql_() { psql -X -A -t -q -h "$work" -p "$port" -U postgres "$@"; }
 newdb() { local db="c$RANDOM$RANDOM"; psql_ -d postgres -c "CREATE DATABASE $db"; echo "$db"; }
 url() { echo "postgresql://postgres:$secret@127.0.0.1:$port/$1"; }
 run() { podman run --rm --network host "$@"; }
@@ -53,7 +42,7 @@ expect_fail() { # NAME CODE URL [extra podman args]
   [ $code -eq "$want" ] && ! grep -q '^started$' <<<"$out"
   check "$name: exit $want (got $code), app not started" $?
 }
-closed=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+closed=$(free_port)
 expect_fail "unreachable database" 3 "postgresql://postgres:$secret@127.0.0.1:$closed/x"
 expect_fail "wrong password" 4 "postgresql://postgres:Wrong-$secret@127.0.0.1:$port/$db"
 expect_fail "malformed URL" 2 "postgresql://postgres:$secret@127.0.0.1:notaport/x"
