@@ -61,8 +61,8 @@ pub enum Command {
 #[derive(Args, Debug, Default, Clone)]
 pub struct UpArgs {
     /// Stop after this version instead of applying everything.
-    #[arg(long, value_name = "VERSION")]
-    pub target: Option<i32>,
+    #[arg(long = "target", value_name = "VERSION")]
+    pub to_version: Option<i32>,
     /// Print what would be applied, SQL included, and change nothing (the lock is still taken).
     #[arg(long)]
     pub dry_run: bool,

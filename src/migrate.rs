@@ -96,7 +96,7 @@ pub struct State {
     pub current: i32,
     /// Applied migrations this binary knows.
     pub applied: Vec<Applied>,
-    /// Known migrations not yet applied (up to the target), oldest first.
+    /// Known migrations not yet applied (up to `to`), oldest first.
     pub pending: Vec<Migration>,
     /// Applied versions newer than anything this binary knows (an older image rolled back).
     pub ahead: Vec<Applied>,
@@ -105,9 +105,9 @@ pub struct State {
 /// Compares the history with the embedded migrations. A changed or renamed applied migration,
 /// an unknown version below the newest known one, or a gap (a migration missing below an
 /// applied one) is [`Kind::Diverged`]: running anything then could corrupt the schema.
-pub fn assess(known: &[Migration], applied: &[Applied], target: Option<i32>) -> Result<State> {
+pub fn assess(known: &[Migration], applied: &[Applied], to: Option<i32>) -> Result<State> {
     let latest = known.last().map_or(0, |m| m.version);
-    if let Some(t) = target {
+    if let Some(t) = to {
         if t < 0 || (t > 0 && !known.iter().any(|m| m.version == t)) {
             return Err(Error::config(format!(
                 "--target {t} is not a migration version of this binary (latest is {latest})"
@@ -154,7 +154,7 @@ pub fn assess(known: &[Migration], applied: &[Applied], target: Option<i32>) -> 
                 ),
             ));
         }
-        if target.is_none_or(|t| m.version <= t) {
+        if to.is_none_or(|t| m.version <= t) {
             state.pending.push(m.clone());
         }
     }

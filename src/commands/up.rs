@@ -14,7 +14,7 @@ pub async fn run(config: &Config, url: &DbUrl, args: &UpArgs) -> Result<()> {
     let start = Instant::now();
     log::info!("database: {url}");
     let mut db = Database::open(url, config.for_writing()).await?;
-    let state = migrate::current_state(&db, args.target).await?;
+    let state = migrate::current_state(&db, args.to_version).await?;
     migrate::report_ahead(&state, config.strict)?;
     if state.pending.is_empty() && !args.dry_run {
         log::info!(
@@ -27,12 +27,12 @@ pub async fn run(config: &Config, url: &DbUrl, args: &UpArgs) -> Result<()> {
     if args.dry_run {
         return db
             .with_lock(config.lock_timeout, async |db: &mut Database| {
-                print_dry_run(&migrate::current_state(db, args.target).await?);
+                print_dry_run(&migrate::current_state(db, args.to_version).await?);
                 Ok(())
             })
             .await;
     }
-    migrate::upgrade(&mut db, args.target, config.lock_timeout).await?;
+    migrate::upgrade(&mut db, args.to_version, config.lock_timeout).await?;
     crate::schema::warn_drift(&db).await;
     log::info!("done in {} ms", start.elapsed().as_millis());
     Ok(())
