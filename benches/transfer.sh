@@ -6,11 +6,14 @@
 #   copy    yogaflow-migrate copy SQLite -> PostgreSQL
 #   export  yogaflow-migrate export SQLite -> JSON, beside a Python json.dump script
 #   import  yogaflow-migrate import JSON -> PostgreSQL
+#   import  yogaflow-migrate import JSON -> SQLite (a fresh file)
 #   pgloader (data only, into the migrated schema) when installed
 # with peak memory (/usr/bin/time %M). Prints figures; asserts nothing.
-#   benches/transfer.sh [SCALE]   (default 1: about 1M rows, 90 MB)
+#   benches/transfer.sh [SCALE] [OTHER_BINARY]   (default 1: about 1M rows, 90 MB; OTHER_BINARY,
+#                                                 such as an older build, runs the same steps)
 set -euo pipefail
 scale=${1:-1}
+other=${2:-}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cargo build --release --quiet --manifest-path "$root/Cargo.toml"
 bin="$root/target/release/yogaflow-migrate"
@@ -25,9 +28,9 @@ fi
 . "$root/scripts/pg.sh"
 start_pg
 export PGTZ=UTC
-python3 - "$bin" "$src" "$port" "$data" <<'PY'
+python3 - "$bin" "$src" "$port" "$data" "$other" <<'PY'
 import csv, json, os, shutil, sqlite3, subprocess, sys, time
-binary, src, port, data = sys.argv[1:5]
+binary, src, port, data, other = sys.argv[1:6]
 tables = ["users", "poses", "sequences", "sequence_poses", "practice_sessions", "practice_history"]
 rows = sum(sqlite3.connect(src).execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables)
 size = os.path.getsize(src) / 1e6
@@ -75,14 +78,23 @@ with open(os.path.join(data, "floor.sql"), "w") as f:
     f.write("\n".join(script) + "\n")
 floor, floor_mem = timed(["psql", "-X", "-q", "-h", "127.0.0.1", "-p", port, "-U", "postgres", "-d", db, "-v", "ON_ERROR_STOP=1", "-f", os.path.join(data, "floor.sql")])
 
-db, url = fresh()
-copy, copy_mem = timed([binary, "copy", "--from", f"sqlite:///{src}"], env=dict(os.environ, DATABASE_URL=url))
-db, url = fresh()
-copy_nv, copy_nv_mem = timed([binary, "copy", "--no-verify", "--from", f"sqlite:///{src}"], env=dict(os.environ, DATABASE_URL=url))
-out = os.path.join(data, "export.json")
-export, export_mem = timed([binary, "export", "--out", out], env=dict(os.environ, DATABASE_URL=f"sqlite:///{src}"))
-db, url = fresh()
-imp, imp_mem = timed([binary, "import", out], env=dict(os.environ, DATABASE_URL=url))
+def ours(binary):
+    got = {}
+    db, url = fresh()
+    got["copy"] = timed([binary, "copy", "--from", f"sqlite:///{src}"], env=dict(os.environ, DATABASE_URL=url))
+    db, url = fresh()
+    got["copy_nv"] = timed([binary, "copy", "--no-verify", "--from", f"sqlite:///{src}"], env=dict(os.environ, DATABASE_URL=url))
+    out = os.path.join(data, "export.json")
+    got["export"] = timed([binary, "export", "--out", out], env=dict(os.environ, DATABASE_URL=f"sqlite:///{src}"))
+    db, url = fresh()
+    got["import"] = timed([binary, "import", out], env=dict(os.environ, DATABASE_URL=url))
+    lite = os.path.join(data, "import.db")
+    if os.path.exists(lite):
+        os.remove(lite)
+    got["import_sqlite"] = timed([binary, "import", out], env=dict(os.environ, DATABASE_URL=f"sqlite:///{lite}"))
+    return got
+mine = ours(binary)
+theirs = ours(other) if other else None
 
 pyexport = os.path.join(data, "pyexport.py")
 with open(pyexport, "w") as f:
@@ -109,12 +121,14 @@ print(f"{'run':<46}{'seconds':>9}{'x floor':>9}{'peak MB':>9}")
 def line(name, secs, mem, ratio=True):
     print(f"{name:<46}{secs:>9.2f}{(secs / floor if ratio else float('nan')):>9.2f}{mem:>9.1f}")
 line("floor: psql \\copy from CSV (+FKs, indexes)", floor, floor_mem)
-line("copy SQLite -> PostgreSQL (with checksums)", copy, copy_mem)
-line("copy --no-verify", copy_nv, copy_nv_mem)
-line("import JSON -> PostgreSQL", imp, imp_mem)
-line("export SQLite -> JSON", export, export_mem, False)
+for label, got in [("", mine)] + ([("other: ", theirs)] if theirs else []):
+    line(label + "copy SQLite -> PostgreSQL (with checksums)", *got["copy"])
+    line(label + "copy --no-verify", *got["copy_nv"])
+    line(label + "import JSON -> PostgreSQL", *got["import"])
+    line(label + "import JSON -> SQLite", *got["import_sqlite"], False)
+    line(label + "export SQLite -> JSON", *got["export"], False)
 line("python json.dump export", py, py_mem, False)
 if loader:
     line("pgloader (data only)", loader[0], loader[1])
-print(f"export is {py / export:.1f} x faster than json.dump")
+print(f"export is {py / mine['export'][0]:.1f} x faster than json.dump")
 PY

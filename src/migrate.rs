@@ -70,6 +70,18 @@ pub fn migrations(dialect: Dialect) -> Vec<Migration> {
         .collect()
 }
 
+impl Migration {
+    /// The history row recording this migration as applied at `applied_on`.
+    pub fn as_applied(&self, applied_on: &str) -> Applied {
+        Applied {
+            version: self.version,
+            name: self.name.clone(),
+            applied_on: applied_on.to_string(),
+            checksum: self.checksum,
+        }
+    }
+}
+
 /// A row of the history table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Applied {
@@ -347,15 +359,6 @@ pub fn line_col(sql: &str, pos: usize) -> (usize, usize) {
 mod tests {
     use super::*;
 
-    fn applied(m: &Migration) -> Applied {
-        Applied {
-            version: m.version,
-            name: m.name.clone(),
-            applied_on: String::new(),
-            checksum: m.checksum,
-        }
-    }
-
     #[test]
     fn both_dialects_have_the_same_versions_and_names() {
         let names = |d| {
@@ -371,7 +374,7 @@ mod tests {
     #[test]
     fn assess_table() {
         let known = migrations(Dialect::Sqlite);
-        let all: Vec<Applied> = known.iter().map(applied).collect();
+        let all: Vec<Applied> = known.iter().map(|m| m.as_applied("")).collect();
 
         let s = assess(&known, &[], None).unwrap();
         assert_eq!((s.current, s.pending.len()), (0, 5));

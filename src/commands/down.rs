@@ -152,15 +152,7 @@ mod tests {
     #[test]
     fn plans_down_steps_newest_first() {
         let known = migrate::migrations(Dialect::Sqlite);
-        let all: Vec<Applied> = known
-            .iter()
-            .map(|m| Applied {
-                version: m.version,
-                name: m.name.clone(),
-                applied_on: String::new(),
-                checksum: m.checksum,
-            })
-            .collect();
+        let all: Vec<Applied> = known.iter().map(|m| m.as_applied("")).collect();
         let v = |args: DownArgs| {
             down_plan(&known, &all, &args)
                 .unwrap()

@@ -175,15 +175,7 @@ mod tests {
     #[test]
     fn status_marks_each_state() {
         let known = migrate::migrations(Dialect::Sqlite);
-        let mut history: Vec<Applied> = known[..2]
-            .iter()
-            .map(|m| Applied {
-                version: m.version,
-                name: m.name.clone(),
-                applied_on: String::new(),
-                checksum: m.checksum,
-            })
-            .collect();
+        let mut history: Vec<Applied> = known[..2].iter().map(|m| m.as_applied("")).collect();
         history[1].checksum ^= 1;
         history.push(Applied {
             version: 99,

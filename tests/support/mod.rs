@@ -615,14 +615,18 @@ pub fn bin() -> Command {
     c
 }
 
+/// The exit code, or minus the signal that killed the process.
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .unwrap_or_else(|| -status.signal().unwrap_or(0))
+}
+
 fn finish(mut c: Command) -> Run {
     let out = c.output().unwrap();
-    use std::os::unix::process::ExitStatusExt;
     Run {
-        code: out
-            .status
-            .code()
-            .unwrap_or_else(|| -out.status.signal().unwrap_or(0)),
+        code: exit_code(out.status),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
@@ -636,29 +640,9 @@ pub fn run(args: &[&str], env: &[(&str, &str)]) -> Run {
 }
 
 /// Runs the binary with `args` and `env`, killing it after `limit`: a run that hangs ends as
-/// killed by SIGKILL (code -9) instead of hanging the test.
+/// killed by SIGKILL (code -9) instead of hanging the test. Only stderr is kept.
 pub fn run_bounded(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Run {
-    let mut c = bin();
-    c.args(args)
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    let end = Instant::now() + limit;
-    while child.try_wait().unwrap().is_none() && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    use std::os::unix::process::ExitStatusExt;
-    Run {
-        code: out
-            .status
-            .code()
-            .unwrap_or_else(|| -out.status.signal().unwrap_or(0)),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    spawn(args, env).finish(limit)
 }
 
 /// A run of the binary in the background whose stderr is read as it comes, so a test can
@@ -737,11 +721,8 @@ impl Spawned {
         if let Some(r) = self.reader.take() {
             r.join().unwrap();
         }
-        use std::os::unix::process::ExitStatusExt;
         Run {
-            code: status
-                .code()
-                .unwrap_or_else(|| -status.signal().unwrap_or(0)),
+            code: exit_code(status),
             stdout: String::new(),
             stderr: self.lines.lock().unwrap().clone(),
         }
