@@ -89,7 +89,7 @@ pub struct VerifyArgs {
 
 /// `down` flags: exactly one of --steps, --to, --all.
 #[derive(Args, Debug, Default, Clone)]
-#[group(required = true, multiple = false, id = "how_far")]
+#[command(group(clap::ArgGroup::new("how_far").required(true).multiple(false)))]
 pub struct DownArgs {
     /// Undo this many migrations.
     #[arg(long, value_name = "N", group = "how_far")]

@@ -1,14 +1,30 @@
-//! The environment the tool reads (`MIGRATE_*`, `RAILWAY_*`, `DATABASE_URL`), turned into one
-//! [`Config`] by `envy`, and the choice of the database target from it.
+//! The environment the tool reads (`MIGRATE_*`, `RAILWAY_*`, `DATABASE_URL`, libpq's `PG*`),
+//! turned into one [`Config`], and the choice of the database from it. Only these variables
+//! are read: anything else in the environment, valid UTF-8 or not, is never looked at.
 
 use crate::db::OpenOptions;
 use crate::error::{Error, Result};
 use crate::url::{self, DbUrl, DEFAULT_URL};
-use serde::Deserialize;
 use std::time::Duration;
 
-/// Raw variables as `envy` reads them (names are the lower-cased variable names).
-#[derive(Deserialize, Default)]
+/// The longest wait any `*_TIMEOUT` variable may ask for: a year. Longer values are a usage
+/// error (they would overflow the clock's arithmetic, and nobody means them).
+pub const MAX_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
+
+/// One variable of the environment: `None` when unset; a usage error naming it (never showing
+/// its value, which may hold a password) when it is not UTF-8.
+pub fn var(name: &str) -> Result<Option<String>> {
+    match std::env::var_os(name) {
+        None => Ok(None),
+        Some(v) => v
+            .into_string()
+            .map(Some)
+            .map_err(|_| Error::config(format!("{name} is not valid UTF-8"))),
+    }
+}
+
+/// The variables the tool reads, as text.
+#[derive(Default)]
 struct Raw {
     database_url: Option<String>,
     migrate_wait_timeout: Option<String>,
@@ -51,8 +67,18 @@ pub struct Config {
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Config> {
-        let raw: Raw = envy::from_env().map_err(|e| Error::config(format!("environment: {e}")))?;
-        Config::from_raw(raw)
+        // env_logger reads it and would skip a value that is not UTF-8 without a word.
+        var("RUST_LOG")?;
+        Config::from_raw(Raw {
+            database_url: var("DATABASE_URL")?,
+            migrate_wait_timeout: var("MIGRATE_WAIT_TIMEOUT")?,
+            migrate_lock_timeout: var("MIGRATE_LOCK_TIMEOUT")?,
+            migrate_strict: var("MIGRATE_STRICT")?,
+            migrate_log_format: var("MIGRATE_LOG_FORMAT")?,
+            migrate_allow_data_loss: var("MIGRATE_ALLOW_DATA_LOSS")?,
+            railway_environment: var("RAILWAY_ENVIRONMENT")?,
+            railway_project_id: var("RAILWAY_PROJECT_ID")?,
+        })
     }
 
     fn from_raw(raw: Raw) -> Result<Config> {
@@ -122,7 +148,12 @@ impl Config {
 
 /// Parses a URL with the process's `PG*` variables as fallbacks, logging its warnings.
 pub fn parse_url(url: &str) -> Result<DbUrl> {
-    let parsed = url::parse(url, &|k| std::env::var(k).ok().filter(|v| !v.is_empty()))?;
+    // Checked up front: the parser's lookups cannot fail, and a PG* variable it reads that is
+    // not UTF-8 must be an error, not silently skipped.
+    for name in url::PG_VARIABLES {
+        var(name)?;
+    }
+    let parsed = url::parse(url, &|k| var(k).ok().flatten().filter(|v| !v.is_empty()))?;
     for w in &parsed.warnings {
         log::warn!("{w}");
     }
@@ -132,14 +163,24 @@ pub fn parse_url(url: &str) -> Result<DbUrl> {
 fn seconds(v: Option<String>, name: &str, default: u64) -> Result<Duration> {
     match v.as_deref().map(str::trim) {
         None | Some("") => Ok(Duration::from_secs(default)),
-        Some(s) => s
-            .trim_end_matches('s')
-            .parse::<f64>()
-            .ok()
-            .filter(|x| x.is_finite() && *x >= 0.0)
-            .map(Duration::from_secs_f64)
-            .ok_or_else(|| Error::config(format!("{name}='{s}' is not a number of seconds"))),
+        Some(s) => parse_seconds(s.trim_end_matches('s'), name),
     }
+}
+
+/// A number of seconds from 0 to [`MAX_SECONDS`]; an error naming `what` otherwise.
+pub fn parse_seconds(value: &str, what: &str) -> Result<Duration> {
+    let secs: f64 = value
+        .trim()
+        .parse()
+        .ok()
+        .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+        .ok_or_else(|| Error::config(format!("{what}='{value}' is not a number of seconds")))?;
+    if secs > MAX_SECONDS {
+        return Err(Error::config(format!(
+            "{what}='{value}' is more than a year ({MAX_SECONDS} seconds)"
+        )));
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 fn flag(v: Option<String>, name: &str) -> Result<bool> {
@@ -186,5 +227,18 @@ mod tests {
         };
         let e = Config::from_raw(bad).unwrap_err().to_string();
         assert!(e.contains("MIGRATE_LOCK_TIMEOUT='soon'"), "{e}");
+        for (value, want) in [
+            ("1e20", "more than a year"),
+            ("inf", "not a number"),
+            ("-1", "not a number"),
+            ("NaN", "not a number"),
+        ] {
+            let raw = Raw {
+                migrate_wait_timeout: Some(value.into()),
+                ..Raw::default()
+            };
+            let e = Config::from_raw(raw).unwrap_err().to_string();
+            assert!(e.contains(want), "{value}: {e}");
+        }
     }
 }

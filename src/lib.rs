@@ -2,6 +2,16 @@
 //! this binary, operates it (status, verify, down, baseline) and moves its data (export,
 //! import, copy). `run` is the whole program; `main.rs` only maps its result to an exit code.
 
+/// `println!` that hands back the write error (a reader that went away, as in
+/// `status | head -1`) instead of panicking; `main` ends such a run quietly with 0.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -107,7 +117,10 @@ impl Signals {
 /// `RUST_LOG=off` cannot hide why the process failed.
 pub fn print_error(e: &Error) {
     let report = e.report();
-    let json = std::env::var("MIGRATE_LOG_FORMAT").is_ok_and(|v| v.trim() == "json");
+    let json = config::var("MIGRATE_LOG_FORMAT")
+        .ok()
+        .flatten()
+        .is_some_and(|v| v.trim() == "json");
     if json {
         let line = serde_json::json!({
             "level": "ERROR",

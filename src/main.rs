@@ -8,12 +8,15 @@ use yogaflow_migrate::cli::Cli;
 fn main() -> ExitCode {
     yogaflow_migrate::redact::install_panic_hook();
     let cli = Cli::parse();
-    match yogaflow_migrate::run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+    // The panic hook has printed the (redacted) message; a panic is an internal error, exit 1.
+    match std::panic::catch_unwind(|| yogaflow_migrate::run(cli)) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) if e.is_broken_pipe() => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
             yogaflow_migrate::print_error(&e);
             ExitCode::from(e.kind().exit_code() as u8)
         }
+        Err(_) => ExitCode::from(1),
     }
 }
 

@@ -9,6 +9,23 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// libpq's variables this parser reads as fallbacks.
+pub const PG_VARIABLES: &[&str] = &[
+    "PGHOST",
+    "PGPORT",
+    "PGUSER",
+    "PGPASSWORD",
+    "PGDATABASE",
+    "PGSSLMODE",
+    "PGSSLROOTCERT",
+    "PGSSLCERT",
+    "PGSSLKEY",
+    "PGCONNECT_TIMEOUT",
+    "PGAPPNAME",
+    "PGOPTIONS",
+    "PGTARGETSESSIONATTRS",
+];
+
 /// The development default when `DATABASE_URL` is unset (outside Railway).
 pub const DEFAULT_URL: &str = "sqlite:///./yogaflow.db";
 
@@ -472,14 +489,9 @@ fn parse_postgres(rest: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Pa
 }
 
 fn parse_timeout(value: &str, what: &str) -> Result<Option<Duration>> {
-    let secs: f64 = value
-        .trim()
-        .parse()
-        .ok()
-        .filter(|s: &f64| s.is_finite() && *s >= 0.0)
-        .ok_or_else(|| Error::config(format!("{what}='{value}' is not a number of seconds")))?;
+    let t = crate::config::parse_seconds(value, what)?;
     // libpq: 0 means wait forever, and anything below 2 s is raised to 2 s.
-    Ok((secs > 0.0).then(|| Duration::from_secs_f64(secs.max(2.0))))
+    Ok((!t.is_zero()).then(|| t.max(Duration::from_secs(2))))
 }
 
 fn parse_attrs(value: &str) -> Result<SessionAttrs> {

@@ -182,6 +182,31 @@ fn down_refuses_to_drop_rows_without_yes() {
     }
 }
 
+/// `--yes` goes with every way of saying how far: the refusal tells the user to pass it.
+#[test]
+fn down_yes_works_with_to_steps_and_all() {
+    for how in [&["--to", "2"][..], &["--steps", "3"][..], &["--all"][..]] {
+        for (url, guard) in both() {
+            cmd(&url, &["up"]).assert_code(0);
+            let insert = "INSERT INTO users (id, email, hashed_password) VALUES (1, 'a@b.c', 'h'); \
+                          INSERT INTO practice_sessions (user_id, started_at, duration_seconds) VALUES (1, '2025-12-06 10:00:00', 60)";
+            match &guard {
+                Some(s) => {
+                    s.sqlite(insert);
+                }
+                None => {
+                    cluster().psql(url.rsplit('/').next().unwrap(), insert);
+                }
+            }
+            let mut args = vec!["down"];
+            args.extend_from_slice(how);
+            cmd(&url, &args).assert_code(11);
+            args.push("--yes");
+            cmd(&url, &args).assert_code(0);
+        }
+    }
+}
+
 #[test]
 fn status_json_and_exit_code() {
     for (url, _guard) in both() {

@@ -385,6 +385,102 @@ fn configuration_errors_exit_2_and_name_the_part() {
     }
     let r = run(&["up", "--bogus"], &[]);
     r.assert_code(2);
+    for (name, value, want) in [
+        (
+            "MIGRATE_WAIT_TIMEOUT",
+            "1e20",
+            "MIGRATE_WAIT_TIMEOUT='1e20' is more than a year",
+        ),
+        (
+            "MIGRATE_LOCK_TIMEOUT",
+            "inf",
+            "MIGRATE_LOCK_TIMEOUT='inf' is not a number",
+        ),
+        (
+            "PGCONNECT_TIMEOUT",
+            "1e20",
+            "PGCONNECT_TIMEOUT='1e20' is more than a year",
+        ),
+    ] {
+        let r = run_in(
+            dir.path(),
+            &["up"],
+            &[("DATABASE_URL", "postgresql://h/d"), (name, value)],
+        );
+        r.assert_code(2);
+        assert!(r.stderr.contains(want), "{name}: {}", r.stderr);
+    }
+    let r = run_in(
+        dir.path(),
+        &["up"],
+        &[("DATABASE_URL", "postgresql://h/d?connect_timeout=1e20")],
+    );
+    r.assert_code(2);
+    assert!(r.stderr.contains("more than a year"), "{}", r.stderr);
+}
+
+/// A variable that is not UTF-8: ignored unless the tool reads it, and then a usage error that
+/// names it without showing its value (it may hold the password).
+#[test]
+fn non_utf8_variables_never_panic() {
+    use std::os::unix::ffi::OsStrExt;
+    let secret = std::ffi::OsStr::from_bytes(b"postgresql://u:Pw-Zebra\xff42@h/d");
+    let dir = tempfile::tempdir().unwrap();
+    for name in [
+        "DATABASE_URL",
+        "PGPASSWORD",
+        "MIGRATE_LOCK_TIMEOUT",
+        "RUST_LOG",
+    ] {
+        let out = bin()
+            .current_dir(dir.path())
+            .arg("up")
+            .env(name, secret)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{name} is not valid UTF-8")),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("Pw-Zebra"), "{stderr}");
+    }
+    // One the tool does not read is not its business.
+    let out = bin()
+        .current_dir(dir.path())
+        .arg("status")
+        .env("SOMETHING_ELSE", secret)
+        .env("DATABASE_URL", "sqlite:///x.db")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("x.db does not exist"));
+}
+
+/// `status | head -1`: the reader goes away; the run ends quietly with 0, as ripgrep's does.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    use std::process::Stdio;
+    let f = TempSqlite::new();
+    run(&["up"], &[("DATABASE_URL", &f.url())]).assert_code(0);
+    let mut child = bin()
+        .arg("status")
+        .env("DATABASE_URL", f.url())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panic"), "{stderr}");
 }
 
 #[test]

@@ -125,13 +125,13 @@ pub async fn run(config: &Config, url: &DbUrl, args: &StatusArgs) -> Result<()> 
         migrations,
     };
     if args.json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&status).expect("status serialises")
-        );
+        )?;
     } else {
-        println!("database: {}", status.database);
-        println!(
+        crate::outln!("database: {}", status.database)?;
+        crate::outln!(
             "schema version: {} (this binary: {}){}",
             status.current_version,
             status.latest_version,
@@ -140,7 +140,7 @@ pub async fn run(config: &Config, url: &DbUrl, args: &StatusArgs) -> Result<()> 
             } else {
                 "; no history table"
             }
-        );
+        )?;
         for m in &status.migrations {
             let label = format!("V{}__{}", m.version, m.name);
             let note = match m.state {
@@ -150,13 +150,13 @@ pub async fn run(config: &Config, url: &DbUrl, args: &StatusArgs) -> Result<()> 
                 MigrationState::Ahead => " (unknown to this binary: a newer image applied it)",
                 _ => "",
             };
-            println!(
+            crate::outln!(
                 "  {label:<24} {:<8} {}{note}",
                 m.state.as_str(),
                 m.applied_on.as_deref().unwrap_or("")
-            );
+            )?;
         }
-        println!("{pending} pending");
+        crate::outln!("{pending} pending")?;
     }
     if args.exit_code && pending > 0 {
         return Err(Error::new(

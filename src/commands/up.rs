@@ -27,8 +27,7 @@ pub async fn run(config: &Config, url: &DbUrl, args: &UpArgs) -> Result<()> {
     if args.dry_run {
         return db
             .with_lock(config.lock_timeout, async |db: &mut Database| {
-                print_dry_run(&migrate::current_state(db, args.to_version).await?);
-                Ok(())
+                print_dry_run(&migrate::current_state(db, args.to_version).await?)
             })
             .await;
     }
@@ -38,14 +37,15 @@ pub async fn run(config: &Config, url: &DbUrl, args: &UpArgs) -> Result<()> {
     Ok(())
 }
 
-fn print_dry_run(state: &State) {
+fn print_dry_run(state: &State) -> Result<()> {
     if state.pending.is_empty() {
-        println!(
+        crate::outln!(
             "-- nothing to apply: schema is at version {}",
             state.current
-        );
+        )?;
     }
     for m in &state.pending {
-        println!("-- {m} (would apply)\n{}", m.up.trim_end());
+        crate::outln!("-- {m} (would apply)\n{}", m.up.trim_end())?;
     }
+    Ok(())
 }

@@ -25,21 +25,21 @@ pub async fn run(config: &Config, url: &DbUrl, args: &VerifyArgs) -> Result<()> 
             "differences": diffs,
             "row_counts": counts.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
         });
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&out).expect("serialises")
-        );
+        )?;
     } else {
-        println!("database: {url}");
-        println!("schema version: {version}");
+        crate::outln!("database: {url}")?;
+        crate::outln!("schema version: {version}")?;
         for (t, n) in &counts {
-            println!("  {t:<20} {n:>10} rows");
+            crate::outln!("  {t:<20} {n:>10} rows")?;
         }
         if diffs.is_empty() {
-            println!("schema matches version {version}");
+            crate::outln!("schema matches version {version}")?;
         }
         for d in &diffs {
-            println!("difference: {d}");
+            crate::outln!("difference: {d}")?;
         }
     }
     if !diffs.is_empty() {
