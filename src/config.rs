@@ -29,6 +29,7 @@ struct Raw {
     database_url: Option<String>,
     migrate_wait_timeout: Option<String>,
     migrate_lock_timeout: Option<String>,
+    migrate_ddl_lock_timeout: Option<String>,
     migrate_strict: Option<String>,
     migrate_log_format: Option<String>,
     migrate_allow_data_loss: Option<String>,
@@ -54,6 +55,10 @@ pub struct Config {
     pub wait_timeout: Duration,
     /// `MIGRATE_LOCK_TIMEOUT`: how long to wait for another migrator (default 120 s).
     pub lock_timeout: Duration,
+    /// `MIGRATE_DDL_LOCK_TIMEOUT`: how long one attempt of a migration waits for a table lock
+    /// before giving way to the app's traffic (default 3 s); attempts repeat until
+    /// `MIGRATE_LOCK_TIMEOUT`.
+    pub ddl_lock_timeout: Duration,
     /// `MIGRATE_STRICT`: a database ahead of this binary is an error, not a warning.
     pub strict: bool,
     /// `MIGRATE_LOG_FORMAT`: `plain` (default) or `json`.
@@ -73,6 +78,7 @@ impl Config {
             database_url: var("DATABASE_URL")?,
             migrate_wait_timeout: var("MIGRATE_WAIT_TIMEOUT")?,
             migrate_lock_timeout: var("MIGRATE_LOCK_TIMEOUT")?,
+            migrate_ddl_lock_timeout: var("MIGRATE_DDL_LOCK_TIMEOUT")?,
             migrate_strict: var("MIGRATE_STRICT")?,
             migrate_log_format: var("MIGRATE_LOG_FORMAT")?,
             migrate_allow_data_loss: var("MIGRATE_ALLOW_DATA_LOSS")?,
@@ -87,6 +93,16 @@ impl Config {
             database_url: raw.database_url.filter(|u| !u.trim().is_empty()),
             wait_timeout: seconds(raw.migrate_wait_timeout, "MIGRATE_WAIT_TIMEOUT", 60)?,
             lock_timeout: seconds(raw.migrate_lock_timeout, "MIGRATE_LOCK_TIMEOUT", 120)?,
+            ddl_lock_timeout: {
+                let t = seconds(raw.migrate_ddl_lock_timeout, "MIGRATE_DDL_LOCK_TIMEOUT", 3)?;
+                if t < Duration::from_millis(10) {
+                    return Err(Error::config(
+                        "MIGRATE_DDL_LOCK_TIMEOUT must be at least 0.01 s: without a bound a \
+                         migration would queue the app's traffic behind it",
+                    ));
+                }
+                t
+            },
             strict: flag(raw.migrate_strict, "MIGRATE_STRICT")?,
             allow_data_loss: flag(raw.migrate_allow_data_loss, "MIGRATE_ALLOW_DATA_LOSS")?,
             log_format: match raw.migrate_log_format.as_deref().map(str::trim) {
@@ -131,18 +147,15 @@ impl Config {
         OpenOptions {
             wait: self.wait_timeout,
             create: true,
-            busy_timeout: Some(self.lock_timeout),
+            lock_wait: Some(self.lock_timeout),
+            ddl_lock_timeout: self.ddl_lock_timeout,
         }
     }
 
     /// How a command that only reads opens the database: a missing SQLite file is an error,
     /// never created.
     pub fn for_reading(&self) -> OpenOptions {
-        OpenOptions {
-            wait: self.wait_timeout,
-            create: false,
-            busy_timeout: None,
-        }
+        OpenOptions::reading(self.wait_timeout)
     }
 }
 

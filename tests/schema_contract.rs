@@ -276,11 +276,8 @@ fn migrated_schema(url: &str) -> (Dialect, Schema) {
         .unwrap();
     rt.block_on(async {
         let url = yogaflow_migrate::config::parse_url(url).unwrap();
-        let options = yogaflow_migrate::db::OpenOptions {
-            wait: std::time::Duration::from_secs(10),
-            create: false,
-            busy_timeout: None,
-        };
+        let options =
+            yogaflow_migrate::db::OpenOptions::reading(std::time::Duration::from_secs(10));
         let db = Database::open(&url, options).await.unwrap();
         (db.dialect(), db.live_schema().await.unwrap())
     })

@@ -657,3 +657,118 @@ fn help_lists_exit_codes_on_every_command() {
     r.assert_code(0);
     assert!(r.stdout.contains("Exit codes:") && r.stdout.contains("MIGRATE_WAIT_TIMEOUT"));
 }
+
+/// Holds an app transaction that wrote to practice_history (a RowExclusiveLock, which V5's
+/// CREATE INDEX waits for) for `seconds`; returns once the lock is held.
+fn hold_practice_history(db: &str, seconds: u32) -> std::process::Child {
+    let holder = password_cluster().psql_background(
+        db,
+        &format!(
+            "BEGIN; INSERT INTO practice_history (user_id, practiced_at) VALUES (1, now()); \
+             SELECT pg_sleep({seconds}); COMMIT;"
+        ),
+    );
+    let held = wait_until(Duration::from_secs(10), || {
+        password_cluster().psql(
+            db,
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+             WHERE c.relname = 'practice_history' AND l.mode = 'RowExclusiveLock' AND l.granted \
+             AND l.pid <> pg_backend_pid()",
+        ) == "1"
+    });
+    assert!(held, "the app transaction never took its lock");
+    holder
+}
+
+/// A migration waiting for a table lock never queues the app's writes behind it for longer
+/// than MIGRATE_DDL_LOCK_TIMEOUT: it gives way, names the open transaction, retries, and
+/// applies once the app's transaction ends.
+#[test]
+fn ddl_gives_way_to_the_app_and_retries() {
+    let db = password_cluster().create_db();
+    up(&url(&db), &[]).assert_code(0);
+    run(&["down", "--steps", "1"], &[("DATABASE_URL", &url(&db))]).assert_code(0);
+    password_cluster().psql(
+        &db,
+        "INSERT INTO users (id, email, hashed_password) VALUES (1, 'a@b.c', 'h')",
+    );
+    let mut holder = hold_practice_history(&db, 8);
+    let migrator = spawn(
+        &["up"],
+        &[
+            ("DATABASE_URL", &url(&db)),
+            ("MIGRATE_DDL_LOCK_TIMEOUT", "0.5"),
+            ("MIGRATE_LOCK_TIMEOUT", "60"),
+        ],
+    );
+    migrator.wait_for("gave way to the app's traffic", Duration::from_secs(30));
+    // The app keeps writing while the migration waits: no write waits for the migration
+    // longer than its lock_timeout (plus psql's own start, well under a second).
+    let mut slowest = Duration::ZERO;
+    while holder.try_wait().unwrap().is_none() {
+        let t = Instant::now();
+        password_cluster().psql(
+            &db,
+            "INSERT INTO practice_history (user_id, practiced_at) VALUES (1, now())",
+        );
+        slowest = slowest.max(t.elapsed());
+    }
+    holder.wait().unwrap();
+    let r = migrator.finish(Duration::from_secs(60));
+    r.assert_code(0);
+    assert_no_secret(&r, PASSWORD);
+    assert!(
+        r.stderr
+            .contains("open transactions that may hold it: pid "),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("applied V5__query_indexes"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        slowest < Duration::from_millis(2500),
+        "an app write waited {slowest:?} behind the migration"
+    );
+}
+
+/// An app transaction that outlasts MIGRATE_LOCK_TIMEOUT: exit 5 naming it, nothing applied.
+#[test]
+fn ddl_that_never_gets_its_lock_exits_5_naming_the_holder() {
+    let db = password_cluster().create_db();
+    up(&url(&db), &[]).assert_code(0);
+    run(&["down", "--steps", "1"], &[("DATABASE_URL", &url(&db))]).assert_code(0);
+    password_cluster().psql(
+        &db,
+        "INSERT INTO users (id, email, hashed_password) VALUES (1, 'a@b.c', 'h')",
+    );
+    let mut holder = hold_practice_history(&db, 30);
+    let r = up(
+        &url(&db),
+        &[
+            ("MIGRATE_DDL_LOCK_TIMEOUT", "0.3"),
+            ("MIGRATE_LOCK_TIMEOUT", "2"),
+        ],
+    );
+    holder.kill().ok();
+    holder.wait().ok();
+    r.assert_code(5);
+    assert!(
+        r.stderr
+            .contains("migration V5__query_indexes could not lock its tables"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("nothing of it was applied"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("pg_sleep(30)"), "{}", r.stderr);
+    assert_eq!(
+        password_cluster().psql(&db, "SELECT max(version) FROM refinery_schema_history"),
+        "4"
+    );
+}

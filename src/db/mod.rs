@@ -39,9 +39,25 @@ pub struct OpenOptions {
     pub wait: Duration,
     /// Whether a missing SQLite file may be created (commands that only read refuse one).
     pub create: bool,
-    /// How long a SQLite write waits for another writer (`MIGRATE_LOCK_TIMEOUT`); `None`
-    /// fails at once.
-    pub busy_timeout: Option<Duration>,
+    /// How long a change may wait for others in all (`MIGRATE_LOCK_TIMEOUT`): SQLite's
+    /// `busy_timeout`, and on PostgreSQL the bound on a migration's retried table-lock waits.
+    /// `None` for readers (rusqlite's 5 s default on SQLite).
+    pub lock_wait: Option<Duration>,
+    /// How long one attempt of a migration waits for a table lock before giving way to the
+    /// app's traffic and retrying (PostgreSQL's `lock_timeout`; `MIGRATE_DDL_LOCK_TIMEOUT`).
+    pub ddl_lock_timeout: Duration,
+}
+
+impl OpenOptions {
+    /// Options for a reader that waits `wait` for the server.
+    pub fn reading(wait: Duration) -> OpenOptions {
+        OpenOptions {
+            wait,
+            create: false,
+            lock_wait: None,
+            ddl_lock_timeout: Duration::from_secs(3),
+        }
+    }
 }
 
 /// A script run atomically with its history change: the script and the change commit
@@ -89,7 +105,7 @@ impl Database {
     pub async fn open(url: &DbUrl, options: OpenOptions) -> Result<Database> {
         Ok(match url {
             DbUrl::Postgres(pg) => {
-                Database::Postgres(postgres::Postgres::connect(pg, options.wait).await?)
+                Database::Postgres(postgres::Postgres::connect(pg, options).await?)
             }
             DbUrl::Sqlite(s) => Database::Sqlite(sqlite::Sqlite::open(s, options).await?),
         })

@@ -2,7 +2,7 @@
 //! migration lock on it, history, steps in one transaction each, the catalog, and the one
 //! place that turns a PostgreSQL error into a message.
 
-use super::{Outcome, Step};
+use super::{OpenOptions, Outcome, Step};
 use crate::error::{Error, Kind, Result};
 use crate::migrate::{self, Applied, HISTORY_DDL};
 use crate::schema::{self, Schema};
@@ -16,14 +16,27 @@ pub struct Postgres {
     client: Client,
     /// Whether this session holds the advisory lock.
     locked: bool,
+    /// `lock_timeout` of each migration attempt.
+    ddl_lock_timeout: Duration,
+    /// How long a migration keeps retrying table-lock waits in all.
+    lock_wait: Duration,
+}
+
+/// How one attempt at a step ended.
+enum Attempt {
+    Done(Outcome),
+    /// A table lock was not granted within `lock_timeout`: the attempt gave way.
+    LockTimeout,
 }
 
 impl Postgres {
-    /// Connects, waiting up to `wait` for the server (see `connect`).
-    pub async fn connect(url: &PgUrl, wait: Duration) -> Result<Postgres> {
+    /// Connects, waiting up to `options.wait` for the server (see `connect`).
+    pub async fn connect(url: &PgUrl, options: OpenOptions) -> Result<Postgres> {
         Ok(Postgres {
-            client: crate::connect::connect_pg(url, wait).await?,
+            client: crate::connect::connect_pg(url, options.wait).await?,
             locked: false,
+            ddl_lock_timeout: options.ddl_lock_timeout,
+            lock_wait: options.lock_wait.unwrap_or(options.ddl_lock_timeout),
         })
     }
 
@@ -92,26 +105,119 @@ impl Postgres {
         Ok(())
     }
 
+    /// Runs `step` in one transaction whose statements wait at most `ddl_lock_timeout` for a
+    /// table lock. A waiting DDL statement queues every later lock request on its table behind
+    /// it (PostgreSQL's lock queue), so one slow app transaction would otherwise stall all of
+    /// the app's writes for as long as the migration waits. On a lock timeout the attempt
+    /// rolls back (the app's queued traffic goes on), the open transactions that may hold the
+    /// lock are logged, and the step is tried again with backoff until `lock_wait` has passed.
     pub(super) async fn run_step(&mut self, step: Step<'_>) -> Result<Outcome> {
         let start = Instant::now();
-        let tx = self.client.transaction().await?;
-        match step {
-            Step::Apply(m) => {
-                tx.batch_execute(m.up)
-                    .await
-                    .map_err(|e| migration_error(m, m.up, "failed", e))?;
-                tx.batch_execute(&migrate::record_sql(m)).await?;
+        let mut delay = Duration::from_millis(250);
+        for attempt in 1.. {
+            if let Attempt::Done(outcome) = self.try_step(step).await? {
+                return Ok(outcome);
             }
-            Step::Undo(m) => {
-                tx.batch_execute(m.down)
-                    .await
-                    .map_err(|e| migration_error(m, m.down, "could not be undone", e))?;
-                tx.batch_execute(&migrate::delete_sql(m)).await?;
+            let blockers = self.open_transactions().await;
+            let what = match step {
+                Step::Apply(m) => format!("migration {m}"),
+                Step::Undo(m) => format!("undoing {m}"),
+                Step::Record(_) => "recording the baseline".to_string(),
+            };
+            if start.elapsed() + delay >= self.lock_wait {
+                return Err(Error::new(
+                    Kind::Lock,
+                    format!(
+                        "{what} could not lock its tables: {attempt} attempt(s) in {:.1} s \
+                         (MIGRATE_LOCK_TIMEOUT={}), each giving way after {} \
+                         (MIGRATE_DDL_LOCK_TIMEOUT); nothing of it was applied; open \
+                         transactions that may hold the lock: {blockers}",
+                        start.elapsed().as_secs_f64(),
+                        self.lock_wait.as_secs_f64(),
+                        seconds(self.ddl_lock_timeout)
+                    ),
+                ));
             }
-            Step::Record(ms) => tx.batch_execute(&migrate::record_all_sql(ms)).await?,
+            log::warn!(
+                "{what} waited {} for a table lock (MIGRATE_DDL_LOCK_TIMEOUT) and gave way to \
+                 the app's traffic; retrying in {} ms; open transactions that may hold it: \
+                 {blockers}",
+                seconds(self.ddl_lock_timeout),
+                delay.as_millis()
+            );
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
         }
+        unreachable!("the loop returns")
+    }
+
+    async fn try_step(&mut self, step: Step<'_>) -> Result<Attempt> {
+        let start = Instant::now();
+        let tx = self.client.transaction().await?;
+        tx.batch_execute(&format!(
+            "SET LOCAL lock_timeout = '{}ms'",
+            self.ddl_lock_timeout.as_millis().max(1)
+        ))
+        .await?;
+        let result = match step {
+            Step::Apply(m) => match tx.batch_execute(m.up).await {
+                Err(e) if is_lock_timeout(&e) => return Ok(Attempt::LockTimeout),
+                Err(e) => Err(migration_error(m, m.up, "failed", e)),
+                Ok(()) => tx
+                    .batch_execute(&migrate::record_sql(m))
+                    .await
+                    .map_err(Error::from),
+            },
+            Step::Undo(m) => match tx.batch_execute(m.down).await {
+                Err(e) if is_lock_timeout(&e) => return Ok(Attempt::LockTimeout),
+                Err(e) => Err(migration_error(m, m.down, "could not be undone", e)),
+                Ok(()) => tx
+                    .batch_execute(&migrate::delete_sql(m))
+                    .await
+                    .map_err(Error::from),
+            },
+            Step::Record(ms) => match tx.batch_execute(&migrate::record_all_sql(ms)).await {
+                Err(e) if is_lock_timeout(&e) => return Ok(Attempt::LockTimeout),
+                other => other.map_err(Error::from),
+            },
+        };
+        result?;
         tx.commit().await?;
-        Ok(Outcome::Done(start.elapsed()))
+        Ok(Attempt::Done(Outcome::Done(start.elapsed())))
+    }
+
+    /// The oldest open transactions of other sessions in this database, for the log: the app
+    /// transaction holding a lock a migration waits for is among them.
+    async fn open_transactions(&self) -> String {
+        let sql = "SELECT a.pid::text, coalesce(a.application_name, ''), coalesce(a.state, ''), \
+                   coalesce(floor(extract(epoch FROM now() - a.xact_start))::bigint::text, '?'), \
+                   left(regexp_replace(coalesce(a.query, ''), '\\s+', ' ', 'g'), 120) \
+                   FROM pg_stat_activity a WHERE a.datname = current_database() \
+                   AND a.pid <> pg_backend_pid() AND a.xact_start IS NOT NULL \
+                   ORDER BY a.xact_start LIMIT 3";
+        let rows = match self.client.simple_query(sql).await {
+            Ok(msgs) => msgs,
+            Err(e) => return format!("(could not be read: {})", describe(&e)),
+        };
+        let found: Vec<String> = rows
+            .iter()
+            .filter_map(|m| match m {
+                SimpleQueryMessage::Row(r) => Some(format!(
+                    "pid {} ({}, {}, transaction open {} s): {}",
+                    r.get(0).unwrap_or("?"),
+                    non_empty(r.get(1), "no application name"),
+                    non_empty(r.get(2), "unknown state"),
+                    r.get(3).unwrap_or("?"),
+                    non_empty(r.get(4), "no query")
+                )),
+                _ => None,
+            })
+            .collect();
+        if found.is_empty() {
+            "none now (the holder just let go)".into()
+        } else {
+            found.join("; ")
+        }
     }
 
     pub(super) async fn live_schema(&self) -> Result<Schema> {
@@ -159,6 +265,19 @@ impl Postgres {
         }
         Ok(out)
     }
+}
+
+/// SQLSTATE 55P03: `lock_timeout` ran out.
+fn is_lock_timeout(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE)
+}
+
+fn non_empty<'a>(v: Option<&'a str>, otherwise: &'a str) -> &'a str {
+    v.filter(|s| !s.is_empty()).unwrap_or(otherwise)
+}
+
+fn seconds(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
 }
 
 /// A PostgreSQL error as one line: the server's message, its detail in parentheses, SQLSTATE,

@@ -80,7 +80,7 @@ impl Sqlite {
                 let conn = Connection::open_with_flags(&at, flags)
                     .and_then(|c| {
                         // Readers keep rusqlite's default (5 s).
-                        if let Some(t) = options.busy_timeout {
+                        if let Some(t) = options.lock_wait {
                             c.busy_timeout(t)?;
                         }
                         Ok(c)
