@@ -405,10 +405,31 @@ fn server_end_point(ssl: &SslRef) -> Option<Vec<u8>> {
     cert.digest(md).ok().map(|d| d.to_vec())
 }
 
+/// The most a certificate or key file may hold: real ones are a few KB, a CA bundle a few
+/// hundred.
+const MAX_FILE: u64 = 4 << 20;
+
+/// Reads a certificate or key file. Only a regular file of at most [`MAX_FILE`] bytes: a FIFO
+/// would block the start forever and a device such as `/dev/urandom` would be read until
+/// memory ran out.
 fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| {
-        Error::config(format!("{what} {}: cannot read the file", path.display())).with_source(e)
-    })
+    use std::io::Read;
+    let fail = |why: &str| Error::config(format!("{what} {}: {why}", path.display()));
+    let meta = std::fs::metadata(path).map_err(|e| fail("cannot read the file").with_source(e))?;
+    if !meta.is_file() {
+        return Err(fail("not a regular file"));
+    }
+    if meta.len() > MAX_FILE {
+        return Err(fail(&format!("larger than {} MB", MAX_FILE >> 20)));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE + 1).read_to_end(&mut bytes))
+        .map_err(|e| fail("cannot read the file").with_source(e))?;
+    if bytes.len() as u64 > MAX_FILE {
+        return Err(fail(&format!("larger than {} MB", MAX_FILE >> 20)));
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -254,3 +254,40 @@ fn system_roots_are_read_only_where_verification_needs_them() {
     );
     r.assert_code(0);
 }
+
+/// A FIFO or a device named as a certificate or key is refused at once (exit 2): reading it
+/// would block forever or never end.
+#[test]
+fn certificate_paths_that_are_not_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("root.fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let fifo = fifo.display().to_string();
+    for (param, path) in [
+        ("sslrootcert", fifo.as_str()),
+        ("sslrootcert", "/dev/urandom"),
+        ("sslcert", fifo.as_str()),
+        ("sslkey", "/dev/zero"),
+    ] {
+        let other = if param == "sslkey" { "sslcert" } else { "sslkey" };
+        let url = format!(
+            "postgresql://postgres:{SECRET}@127.0.0.1:1/x?sslmode=verify-ca&{param}={path}&{other}=/etc/hostname"
+        );
+        let r = run_bounded(
+            &["up"],
+            &[("DATABASE_URL", url.as_str())],
+            std::time::Duration::from_secs(20),
+        );
+        assert_eq!(r.code, 2, "{param}={path}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(&format!("{param} {path}: not a regular file")),
+            "{param}={path}: {}",
+            r.stderr
+        );
+        assert_no_secret(&r, SECRET);
+    }
+}
