@@ -273,7 +273,11 @@ fn certificate_paths_that_are_not_files_are_refused() {
         ("sslcert", fifo.as_str()),
         ("sslkey", "/dev/zero"),
     ] {
-        let other = if param == "sslkey" { "sslcert" } else { "sslkey" };
+        let other = if param == "sslkey" {
+            "sslcert"
+        } else {
+            "sslkey"
+        };
         let url = format!(
             "postgresql://postgres:{SECRET}@127.0.0.1:1/x?sslmode=verify-ca&{param}={path}&{other}=/etc/hostname"
         );
@@ -284,7 +288,8 @@ fn certificate_paths_that_are_not_files_are_refused() {
         );
         assert_eq!(r.code, 2, "{param}={path}: {}", r.stderr);
         assert!(
-            r.stderr.contains(&format!("{param} {path}: not a regular file")),
+            r.stderr
+                .contains(&format!("{param} {path}: not a regular file")),
             "{param}={path}: {}",
             r.stderr
         );

@@ -326,6 +326,21 @@ fn truncated_or_malformed_json_changes_nothing() {
             "{\"hello\": 1}".to_string(),
             "no schema_version",
         ),
+        // With --replace, a missing table would be emptied: an export always holds them all.
+        (
+            "a table missing",
+            without_table(&good, "practice_history"),
+            "lacks table(s) practice_history",
+        ),
+        (
+            "no tables",
+            {
+                let mut v: serde_json::Value = serde_json::from_str(&good).unwrap();
+                v["tables"] = serde_json::json!({});
+                v.to_string()
+            },
+            "lacks table(s)",
+        ),
     ];
     for (name, text, want) in cases {
         let file = dir.path().join(format!("{}.json", name.replace(' ', "_")));
@@ -339,6 +354,42 @@ fn truncated_or_malformed_json_changes_nothing() {
         assert!(r.stderr.contains(want), "{name}:\n{}", r.stderr);
         assert_eq!(pg_image(&db), before, "{name}: target changed");
     }
+}
+
+fn without_table(export: &str, table: &str) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(export).unwrap();
+    v["tables"].as_object_mut().unwrap().remove(table);
+    v.to_string()
+}
+
+/// NUL in JSON is refused on every target, SQLite too: it could never move on to PostgreSQL.
+#[test]
+fn json_holding_nul_is_refused_by_sqlite_too() {
+    let source = sqlalchemy_source();
+    let good = run(
+        &["export", "--out", "-"],
+        &[("DATABASE_URL", &source.url())],
+    )
+    .stdout;
+    let mut v: serde_json::Value = serde_json::from_str(&good).unwrap();
+    v["tables"]["poses"][0]["metadata"] = serde_json::json!({"note": "a\u{0}b"});
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("nul.json");
+    std::fs::write(&file, v.to_string()).unwrap();
+    let target = TempSqlite::new();
+    run(&["up"], &[("DATABASE_URL", &target.url())]).assert_code(0);
+    let r = run(
+        &["import", file.to_str().unwrap()],
+        &[("DATABASE_URL", &target.url())],
+    );
+    r.assert_code(10);
+    assert!(
+        r.stderr
+            .contains("column metadata: JSON holding a NUL character"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(target.sqlite("SELECT count(*) FROM poses"), "0");
 }
 
 #[test]

@@ -20,9 +20,8 @@ use crate::migrate::{self, APP_TABLES};
 use crate::schema::{self, Schema};
 use crate::url::DbUrl;
 use progress::TableProgress;
-use read::{Event, TableSpec};
+use read::{Event, Reader, TableSpec};
 use std::io::Write as _;
-use tokio::sync::mpsc;
 use value::{kind_of, ColKind};
 
 /// Tables in an order that loads referenced tables first (pure; ties by name).
@@ -127,14 +126,12 @@ fn spawn_reader(
     source: &DbUrl,
     wait: std::time::Duration,
     specs: Vec<TableSpec>,
-) -> mpsc::Receiver<Event> {
-    let (tx, rx) = mpsc::channel(read::CHANNEL);
+) -> Result<Reader> {
     let source = source.clone();
-    std::thread::spawn(move || match source {
+    Reader::spawn(move |tx| match source {
         DbUrl::Sqlite(s) => read::sqlite_reader(s, specs, tx),
         DbUrl::Postgres(p) => read::pg_reader(*p, wait, specs, tx),
-    });
-    rx
+    })
 }
 
 /// Runs `export`.
@@ -158,7 +155,7 @@ pub async fn export(config: &Config, url: &DbUrl, args: &ExportArgs) -> Result<(
     }
     let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
     let totals = db.row_counts(&names).await?;
-    let mut rx = spawn_reader(url, config.wait_timeout, specs);
+    let mut reader = spawn_reader(url, config.wait_timeout, specs)?;
 
     let to_stdout = args.out.as_os_str() == "-";
     let partial = args.out.with_file_name(format!(
@@ -188,8 +185,8 @@ pub async fn export(config: &Config, url: &DbUrl, args: &ExportArgs) -> Result<(
         let mut first_table = true;
         let mut current: Option<(TableSpec, TableProgress, bool)> = None;
         let mut keys: Vec<Vec<u8>> = Vec::new();
-        while let Some(event) = rx.recv().await {
-            match event {
+        loop {
+            match reader.next().await? {
                 Event::Header { .. } => {}
                 Event::Table(spec) => {
                     let total = totals
@@ -235,6 +232,7 @@ pub async fn export(config: &Config, url: &DbUrl, args: &ExportArgs) -> Result<(
                     }
                 }
                 Event::Failed(e) => return Err(e),
+                Event::End => break,
             }
         }
         writeln!(out, "{}}}}}", if first_table { "" } else { "]" })?;
@@ -306,11 +304,9 @@ pub async fn import(config: &Config, destination: &DbUrl, args: &ImportArgs) -> 
     let live = db.live_schema().await?;
     let dialect = db.dialect();
     let specs = pair_specs(&live, dialect, &live, dialect)?;
-    let (tx, rx) = mpsc::channel(read::CHANNEL);
-    let reader_specs = specs.clone();
     let stream: Box<dyn std::io::Read + Send> = Box::new(std::io::Cursor::new(prefix).chain(input));
-    std::thread::spawn(move || read::json_reader(stream, reader_specs, tx));
-    load(&mut db, rx, &app_tables(&live), args.replace, false).await
+    let reader = Reader::spawn(move |tx| read::json_reader(stream, specs, tx))?;
+    load(&mut db, reader, &app_tables(&live), args.replace, false).await
 }
 
 /// Runs `copy`; `destination` is `--to` or `DATABASE_URL`.
@@ -330,10 +326,10 @@ pub async fn copy(config: &Config, destination: &DbUrl, args: &CopyArgs) -> Resu
         spec.checksum = !args.no_verify;
     }
     drop(src);
-    let rx = spawn_reader(&source, config.wait_timeout, specs);
+    let reader = spawn_reader(&source, config.wait_timeout, specs)?;
     load(
         &mut db,
-        rx,
+        reader,
         &app_tables(&target_schema),
         args.replace,
         !args.no_verify,
@@ -346,7 +342,7 @@ pub async fn copy(config: &Config, destination: &DbUrl, args: &CopyArgs) -> Resu
 /// transaction and its row count and checksum compared with the reader's before committing.
 async fn load(
     db: &mut Database,
-    mut rx: mpsc::Receiver<Event>,
+    mut reader: Reader,
     tables: &[String],
     replace: bool,
     verify: bool,
@@ -367,8 +363,8 @@ async fn load(
     let mut sink = write::Sink::begin(db, tables, !occupied.is_empty()).await?;
     let mut summary: Vec<(String, u64)> = Vec::new();
     let mut current: Option<(TableSpec, TableProgress)> = None;
-    while let Some(event) = rx.recv().await {
-        match event {
+    loop {
+        match reader.next().await? {
             Event::Header { .. } => {}
             Event::Table(spec) => {
                 sink.start_table(&spec).await?;
@@ -395,6 +391,7 @@ async fn load(
                 summary.push((spec.name.clone(), n));
             }
             Event::Failed(e) => return Err(e),
+            Event::End => break,
         }
     }
     if current.is_some() {

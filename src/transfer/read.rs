@@ -51,6 +51,58 @@ pub enum Event {
     },
     /// Reading failed; nothing more follows.
     Failed(Error),
+    /// Everything was read. A channel that closes without it means the reader died (a
+    /// panic): never taken for a complete read.
+    End,
+}
+
+/// A reader thread and the channel it sends on.
+pub struct Reader {
+    rx: tokio::sync::mpsc::Receiver<Event>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Reader {
+    /// Starts `read` on a thread of its own, sending on a bounded channel.
+    pub fn spawn(read: impl FnOnce(Sender<Event>) + Send + 'static) -> Result<Reader> {
+        let (tx, rx) = tokio::sync::mpsc::channel(CHANNEL);
+        let thread = std::thread::Builder::new()
+            .name("reader".into())
+            .spawn(move || read(tx))
+            .map_err(|e| Error::internal("cannot start the reader thread").with_source(e))?;
+        Ok(Reader {
+            rx,
+            thread: Some(thread),
+        })
+    }
+
+    /// The next event. The reader ends with [`Event::End`] or [`Event::Failed`]; a channel that
+    /// closes without either (the thread panicked) is an error, never the end of the data.
+    pub async fn next(&mut self) -> Result<Event> {
+        match self.rx.recv().await {
+            Some(Event::End) => {
+                self.join()?;
+                Ok(Event::End)
+            }
+            Some(event) => Ok(event),
+            None => {
+                self.join()?;
+                Err(Error::internal(
+                    "the reader stopped without finishing its work; nothing was written",
+                ))
+            }
+        }
+    }
+
+    /// Waits for the thread, which has sent its last event (or dropped its sender).
+    fn join(&mut self) -> Result<()> {
+        match self.thread.take().map(|t| t.join()) {
+            Some(Err(_)) => Err(Error::internal(
+                "the reader thread panicked (its message is above); nothing was written",
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Order-independent checksum of a table: the wrapping sum of each row's hash.
@@ -178,9 +230,10 @@ pub fn sqlite_reader(target: SqliteUrl, tables: Vec<TableSpec>, tx: Sender<Event
         }
         Ok(())
     })();
-    if let Err(e) = result {
-        let _ = tx.blocking_send(Event::Failed(e));
-    }
+    let _ = tx.blocking_send(match result {
+        Ok(()) => Event::End,
+        Err(e) => Event::Failed(e),
+    });
 }
 
 /// A SQLite cell as a [`Raw`].
@@ -281,9 +334,12 @@ pub fn pg_reader(target: PgUrl, wait: Duration, tables: Vec<TableSpec>, tx: Send
             Ok::<_, Error>(())
         }
         .await;
-        if let Err(e) = result {
-            let _ = tx.send(Event::Failed(e)).await;
-        }
+        let _ = tx
+            .send(match result {
+                Ok(()) => Event::End,
+                Err(e) => Event::Failed(e),
+            })
+            .await;
     });
 }
 
@@ -300,6 +356,7 @@ pub fn json_reader(
         tables,
         tx: &tx,
         header: std::cell::Cell::new(None),
+        seen_tables: std::cell::Cell::new(false),
         failure: std::cell::RefCell::new(None),
     };
     let result = Document(&ctx).deserialize(&mut de).and_then(|()| de.end());
@@ -315,6 +372,12 @@ pub fn json_reader(
         let _ = tx.blocking_send(Event::Failed(Error::data(
             "the JSON file has no schema_version: it was not written by yogaflow-migrate export",
         )));
+    } else if !ctx.seen_tables.get() {
+        let _ = tx.blocking_send(Event::Failed(Error::data(
+            "the JSON file has no tables: it was not written by yogaflow-migrate export, or is truncated",
+        )));
+    } else {
+        let _ = tx.blocking_send(Event::End);
     }
 }
 
@@ -325,6 +388,8 @@ struct JsonCtx<'a> {
     tables: Vec<TableSpec>,
     tx: &'a Sender<Event>,
     header: std::cell::Cell<Option<i32>>,
+    /// Whether the `tables` object was read to its end.
+    seen_tables: std::cell::Cell<bool>,
     /// A data error found while reading (kept whole: serde's errors only carry text).
     failure: std::cell::RefCell<Option<Error>>,
 }
@@ -415,18 +480,51 @@ impl<'de> Visitor<'de> for Tables<'_, '_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
         let ctx = self.0;
+        let mut seen: Vec<String> = Vec::new();
         while let Some(name) = map.next_key::<String>()? {
             let Some(spec) = ctx.tables.iter().find(|t| t.name == name).cloned() else {
                 return Err(ctx.fail(Error::data(format!(
-                    "table {name} in the JSON file does not exist in the target database"
+                    "table {} in the JSON file does not exist in the target database",
+                    excerpt(&name)
                 ))));
             };
+            if seen.contains(&name) {
+                return Err(ctx.fail(Error::data(format!(
+                    "table {name} appears twice in the JSON file"
+                ))));
+            }
+            seen.push(name.clone());
             ctx.send(Event::Table(spec.clone()))?;
             let sum = map.next_value_seed(Rows { ctx, spec: &spec })?;
             let (rows, checksum) = sum.result();
             ctx.send(Event::TableDone { rows, checksum })?;
         }
+        // An export holds every table of its schema version, empty ones too: a file without
+        // one is truncated or foreign, and loading it with --replace would empty that table.
+        let missing: Vec<&str> = ctx
+            .tables
+            .iter()
+            .map(|t| t.name.as_str())
+            .filter(|t| !seen.iter().any(|s| s == t))
+            .collect();
+        if !missing.is_empty() {
+            return Err(ctx.fail(Error::data(format!(
+                "the JSON file lacks table(s) {}: an export holds every table of its schema \
+                 version, so this one is truncated or was not written by yogaflow-migrate \
+                 export; nothing was written",
+                missing.join(", ")
+            ))));
+        }
+        ctx.seen_tables.set(true);
         Ok(())
+    }
+}
+
+/// At most the first 64 characters of `text`, for naming a value that may be huge.
+pub fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(64) {
+        Some((at, _)) => format!("{}… ({} bytes)", &text[..at], text.len()),
+        None => text.to_string(),
     }
 }
 

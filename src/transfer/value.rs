@@ -178,14 +178,9 @@ pub fn convert(raw: Raw, kind: ColKind) -> Result<Value, String> {
         (K::Timestamp, Raw::Time(t)) => Value::Timestamp(t.to_offset(UtcOffset::UTC)),
         (K::Timestamp, Raw::Text(t)) => Value::Timestamp(parse_timestamp(&t)?),
         (K::Timestamp, other) => return Err(format!("not a timestamp ({})", type_name(&other))),
-        (K::Json, Raw::Json(v)) => Value::Json(v),
+        (K::Json, Raw::Json(v)) => check_json(v)?,
         (K::Json, Raw::Text(t)) => {
-            let v: serde_json::Value =
-                serde_json::from_str(&t).map_err(|e| format!("invalid JSON ({e})"))?;
-            if json_has_nul(&v) {
-                return Err("JSON holding a NUL character, which PostgreSQL cannot store".into());
-            }
-            Value::Json(v)
+            check_json(serde_json::from_str(&t).map_err(|e| format!("invalid JSON ({e})"))?)?
         }
         (K::Json, other) => return Err(format!("not JSON ({})", type_name(&other))),
         (K::Bytes, Raw::Blob(b)) => Value::Bytes(b),
@@ -205,6 +200,15 @@ fn type_name(raw: &Raw) -> &'static str {
         Raw::Json(_) => "JSON",
         Raw::Time(_) => "a timestamp",
     }
+}
+
+/// NUL is refused on every target, SQLite included, so that data can always move on to
+/// PostgreSQL (whose text and jsonb cannot hold it) and be exported again.
+fn check_json(v: serde_json::Value) -> Result<Value, String> {
+    if json_has_nul(&v) {
+        return Err("JSON holding a NUL character, which PostgreSQL cannot store".into());
+    }
+    Ok(Value::Json(v))
 }
 
 fn check_text(t: String) -> Result<Value, String> {
@@ -563,6 +567,12 @@ mod tests {
             (Raw::Int(1 << 40), int4, "out of range"),
             (Raw::Text("{not json".into()), K::Json, "invalid JSON"),
             (Raw::Text("a\0b".into()), K::Text, "NUL"),
+            (
+                Raw::Json(serde_json::json!({"note": "a\u{0}b"})),
+                K::Json,
+                "NUL",
+            ),
+            (Raw::Text(r#"{"a\u0000": 1}"#.into()), K::Json, "NUL"),
             (
                 Raw::Text("2025-13-45 99:00:00".into()),
                 K::Timestamp,
