@@ -10,7 +10,10 @@ Environment:
   PGSSLMODE, PGSSLROOTCERT, PGCONNECT_TIMEOUT, PGAPPNAME, PGHOST, PGPORT, PGUSER, PGPASSWORD,
   PGDATABASE                libpq's fallbacks for what DATABASE_URL does not say
   MIGRATE_WAIT_TIMEOUT      seconds to wait for the database (default 60)
-  MIGRATE_LOCK_TIMEOUT      seconds to wait for another migrator (default 120)
+  MIGRATE_LOCK_TIMEOUT      seconds to wait for another migrator, and for a migration's table
+                            locks in all (default 120)
+  MIGRATE_DDL_LOCK_TIMEOUT  seconds one migration attempt waits for a table lock before it
+                            gives way to the app and retries (default 3)
   MIGRATE_STRICT            true: a database newer than this binary is an error (default false)
   MIGRATE_ALLOW_DATA_LOSS   true: same as `down --yes`
   MIGRATE_LOG_FORMAT        plain (default) or json
