@@ -12,6 +12,8 @@ Environment:
   MIGRATE_WAIT_TIMEOUT      seconds to wait for the database (default 60)
   MIGRATE_LOCK_TIMEOUT      seconds to wait for another migrator, and for a migration's table
                             locks in all (default 120)
+  MIGRATE_NET_TIMEOUT       seconds a PostgreSQL connection may stay silent before it is given
+                            up (default 30)
   MIGRATE_DDL_LOCK_TIMEOUT  seconds one migration attempt waits for a table lock before it
                             gives way to the app and retries (default 3)
   MIGRATE_STRICT            true: a database newer than this binary is an error (default false)

@@ -30,6 +30,7 @@ struct Raw {
     migrate_wait_timeout: Option<String>,
     migrate_lock_timeout: Option<String>,
     migrate_ddl_lock_timeout: Option<String>,
+    migrate_net_timeout: Option<String>,
     migrate_strict: Option<String>,
     migrate_log_format: Option<String>,
     migrate_allow_data_loss: Option<String>,
@@ -59,6 +60,10 @@ pub struct Config {
     /// before giving way to the app's traffic (default 3 s); attempts repeat until
     /// `MIGRATE_LOCK_TIMEOUT`.
     pub ddl_lock_timeout: Duration,
+    /// `MIGRATE_NET_TIMEOUT`: how long a PostgreSQL connection may go without a sign of life
+    /// from the server (TCP keepalives and `TCP_USER_TIMEOUT`, on our side and, once we lock,
+    /// the server's) before it is given up (default 30 s).
+    pub net_timeout: Duration,
     /// `MIGRATE_STRICT`: a database ahead of this binary is an error, not a warning.
     pub strict: bool,
     /// `MIGRATE_LOG_FORMAT`: `plain` (default) or `json`.
@@ -79,6 +84,7 @@ impl Config {
             migrate_wait_timeout: var("MIGRATE_WAIT_TIMEOUT")?,
             migrate_lock_timeout: var("MIGRATE_LOCK_TIMEOUT")?,
             migrate_ddl_lock_timeout: var("MIGRATE_DDL_LOCK_TIMEOUT")?,
+            migrate_net_timeout: var("MIGRATE_NET_TIMEOUT")?,
             migrate_strict: var("MIGRATE_STRICT")?,
             migrate_log_format: var("MIGRATE_LOG_FORMAT")?,
             migrate_allow_data_loss: var("MIGRATE_ALLOW_DATA_LOSS")?,
@@ -93,16 +99,18 @@ impl Config {
             database_url: raw.database_url.filter(|u| !u.trim().is_empty()),
             wait_timeout: seconds(raw.migrate_wait_timeout, "MIGRATE_WAIT_TIMEOUT", 60)?,
             lock_timeout: seconds(raw.migrate_lock_timeout, "MIGRATE_LOCK_TIMEOUT", 120)?,
-            ddl_lock_timeout: {
-                let t = seconds(raw.migrate_ddl_lock_timeout, "MIGRATE_DDL_LOCK_TIMEOUT", 3)?;
-                if t < Duration::from_millis(10) {
-                    return Err(Error::config(
-                        "MIGRATE_DDL_LOCK_TIMEOUT must be at least 0.01 s: without a bound a \
-                         migration would queue the app's traffic behind it",
-                    ));
-                }
-                t
-            },
+            ddl_lock_timeout: at_least(
+                seconds(raw.migrate_ddl_lock_timeout, "MIGRATE_DDL_LOCK_TIMEOUT", 3)?,
+                0.01,
+                "MIGRATE_DDL_LOCK_TIMEOUT",
+                "without a bound a migration would queue the app's traffic behind it",
+            )?,
+            net_timeout: at_least(
+                seconds(raw.migrate_net_timeout, "MIGRATE_NET_TIMEOUT", 30)?,
+                2.0,
+                "MIGRATE_NET_TIMEOUT",
+                "TCP keepalive works in whole seconds",
+            )?,
             strict: flag(raw.migrate_strict, "MIGRATE_STRICT")?,
             allow_data_loss: flag(raw.migrate_allow_data_loss, "MIGRATE_ALLOW_DATA_LOSS")?,
             log_format: match raw.migrate_log_format.as_deref().map(str::trim) {
@@ -149,13 +157,17 @@ impl Config {
             create: true,
             lock_wait: Some(self.lock_timeout),
             ddl_lock_timeout: self.ddl_lock_timeout,
+            net_timeout: self.net_timeout,
         }
     }
 
     /// How a command that only reads opens the database: a missing SQLite file is an error,
     /// never created.
     pub fn for_reading(&self) -> OpenOptions {
-        OpenOptions::reading(self.wait_timeout)
+        OpenOptions {
+            net_timeout: self.net_timeout,
+            ..OpenOptions::reading(self.wait_timeout)
+        }
     }
 }
 
@@ -194,6 +206,15 @@ pub fn parse_seconds(value: &str, what: &str) -> Result<Duration> {
         )));
     }
     Ok(Duration::from_secs_f64(secs))
+}
+
+fn at_least(d: Duration, min: f64, name: &str, why: &str) -> Result<Duration> {
+    if d.as_secs_f64() < min {
+        return Err(Error::config(format!(
+            "{name} must be at least {min} s: {why}"
+        )));
+    }
+    Ok(d)
 }
 
 fn flag(v: Option<String>, name: &str) -> Result<bool> {

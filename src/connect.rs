@@ -46,8 +46,41 @@ fn is_auth_rejection(e: &tokio_postgres::Error) -> bool {
         .is_some_and(|db| db.code().code().starts_with("28"))
 }
 
+/// How long one host may take to accept a connection (TCP, TLS, authentication) when the
+/// URL gives no `connect_timeout`: a silent host must not use up `MIGRATE_WAIT_TIMEOUT` while
+/// the next host of the URL would answer.
+pub const DEFAULT_HOST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why one pass over the URL's hosts failed.
+#[derive(Debug)]
+enum Failed {
+    /// The driver's error (of the last host tried).
+    Driver(tokio_postgres::Error),
+    /// The last host tried did not finish connecting within its bound.
+    Silent { host: String, after: Duration },
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failed::Driver(e) => f.write_str(&describe(e)),
+            Failed::Silent { host, after } => write!(
+                f,
+                "{host} did not finish connecting within {:.1} s (connect_timeout)",
+                after.as_secs_f64()
+            ),
+        }
+    }
+}
+
 /// Connects to PostgreSQL, retrying transient failures with backoff until `wait` has passed.
-pub async fn connect_pg(url: &PgUrl, wait: Duration) -> Result<tokio_postgres::Client> {
+/// `net_timeout` bounds how long the connection may then go without a sign of life from the
+/// server (TCP keepalives and `TCP_USER_TIMEOUT`, see [`keepalive`]).
+pub async fn connect_pg(
+    url: &PgUrl,
+    wait: Duration,
+    net_timeout: Duration,
+) -> Result<tokio_postgres::Client> {
     tls::check_files(&url.tls_files)?;
     let start = Instant::now();
     let deadline = start + wait;
@@ -56,7 +89,7 @@ pub async fn connect_pg(url: &PgUrl, wait: Duration) -> Result<tokio_postgres::C
         let remaining = deadline.saturating_duration_since(Instant::now());
         // A black-holed host must not keep us past the deadline.
         let budget = remaining.max(Duration::from_secs(1));
-        let result = tokio::time::timeout(budget, connect_once(url)).await;
+        let result = tokio::time::timeout(budget, connect_once(url, net_timeout)).await;
         let reason = match result {
             Ok(Ok(client)) => {
                 if attempt > 1 {
@@ -67,13 +100,13 @@ pub async fn connect_pg(url: &PgUrl, wait: Duration) -> Result<tokio_postgres::C
                 }
                 return Ok(client);
             }
-            Ok(Err(e)) if classify(&e) == Failure::Permanent => {
+            Ok(Err(Failed::Driver(e))) if classify(&e) == Failure::Permanent => {
                 return Err(rejected(url, e));
             }
-            Ok(Err(e)) => describe(&e),
+            Ok(Err(failed)) => failed.to_string(),
             Err(_) => "timed out".to_string(),
         };
-        if Instant::now() + delay >= deadline {
+        if Instant::now() >= deadline {
             let e = Error::new(
                 Kind::Unreachable,
                 format!(
@@ -85,11 +118,13 @@ pub async fn connect_pg(url: &PgUrl, wait: Duration) -> Result<tokio_postgres::C
             );
             return Err(e);
         }
+        // The last sleep ends at the deadline, so the wait is the whole MIGRATE_WAIT_TIMEOUT.
+        let pause = delay.min(deadline.saturating_duration_since(Instant::now()));
         log::info!(
             "waiting for database (attempt {attempt}: {reason}); retrying in {} ms",
-            delay.as_millis()
+            pause.as_millis()
         );
-        tokio::time::sleep(delay).await;
+        tokio::time::sleep(pause).await;
         delay = (delay * 2).min(Duration::from_secs(2));
     }
     unreachable!("the loop returns")
@@ -106,13 +141,58 @@ fn rejected(url: &PgUrl, e: tokio_postgres::Error) -> Error {
     Error::new(Kind::Rejected, message).with_source(e)
 }
 
-/// One pass over libpq's TLS plan.
+/// One pass over the URL's hosts, in order, as libpq makes it: each host gets the whole TLS
+/// plan, bounded by `connect_timeout` (or [`DEFAULT_HOST_TIMEOUT`]) from the first packet to
+/// the end of authentication; the first host that accepts us wins.
 async fn connect_once(
     url: &PgUrl,
+    net_timeout: Duration,
+) -> std::result::Result<tokio_postgres::Client, Failed> {
+    let bound = url.connect_timeout.unwrap_or(DEFAULT_HOST_TIMEOUT);
+    let mut last = None;
+    for (i, host) in url.hosts.iter().enumerate() {
+        let port = url
+            .ports
+            .get(i)
+            .or_else(|| url.ports.first())
+            .copied()
+            .unwrap_or(5432);
+        let failure =
+            match tokio::time::timeout(bound, connect_host(url, host, port, net_timeout)).await {
+                Ok(Ok(c)) => return Ok(c),
+                Ok(Err(e)) => Failed::Driver(e),
+                Err(_) => Failed::Silent {
+                    host: match host {
+                        Host::Tcp(name) if name.contains(':') => format!("[{name}]:{port}"),
+                        Host::Tcp(name) => format!("{name}:{port}"),
+                        Host::Unix(dir) => format!("socket {}", dir.display()),
+                    },
+                    after: bound,
+                },
+            };
+        if i + 1 < url.hosts.len() {
+            log::info!(
+                "host {} of {} failed ({failure}); trying the next",
+                i + 1,
+                url.hosts.len()
+            );
+        }
+        last = Some(failure);
+    }
+    Err(last.expect("a URL has at least one host"))
+}
+
+/// libpq's TLS plan against one host.
+async fn connect_host(
+    url: &PgUrl,
+    host: &Host,
+    port: u16,
+    net_timeout: Duration,
 ) -> std::result::Result<tokio_postgres::Client, tokio_postgres::Error> {
     let plan = tls::plan(url.sslmode, url.tls_files.has_root_file());
     for (i, attempt) in plan.iter().enumerate() {
-        let e = match connect_with(url, *attempt).await {
+        let config = pg_config(url, host, port, *attempt, net_timeout);
+        let e = match connect_with(&config, url, *attempt).await {
             Ok(c) => return Ok(c),
             Err(e) => e,
         };
@@ -135,26 +215,42 @@ async fn connect_once(
     unreachable!("every plan has at least one attempt")
 }
 
-/// The tokio-postgres configuration for `url` with one TLS attempt.
-fn pg_config(url: &PgUrl, attempt: Attempt) -> tokio_postgres::Config {
+/// TCP keepalive settings for a connection that must notice a dead peer within
+/// `net_timeout`: idle a third of it, then three probes a sixth apart (at least 1 s each).
+pub fn keepalive(net_timeout: Duration) -> (Duration, Duration, u32) {
+    let second = Duration::from_secs(1);
+    (
+        (net_timeout / 3).max(second),
+        (net_timeout / 6).max(second),
+        3,
+    )
+}
+
+/// The tokio-postgres configuration for one host of `url` with one TLS attempt.
+fn pg_config(
+    url: &PgUrl,
+    host: &Host,
+    port: u16,
+    attempt: Attempt,
+    net_timeout: Duration,
+) -> tokio_postgres::Config {
     use tokio_postgres::config::{ChannelBinding, SslMode, TargetSessionAttrs};
     let mut c = tokio_postgres::Config::new();
     c.user(&url.user).dbname(&url.dbname);
     if let Some(pw) = &url.password {
         c.password(pw);
     }
-    for h in &url.hosts {
-        match h {
-            Host::Tcp(name) => c.host(name),
-            Host::Unix(dir) => c.host_path(dir),
-        };
-    }
-    for p in &url.ports {
-        c.port(*p);
-    }
-    if let Some(t) = url.connect_timeout {
-        c.connect_timeout(t);
-    }
+    match host {
+        Host::Tcp(name) => c.host(name),
+        Host::Unix(dir) => c.host_path(dir),
+    };
+    c.port(port);
+    let (idle, interval, retries) = keepalive(net_timeout);
+    c.keepalives(true)
+        .keepalives_idle(idle)
+        .keepalives_interval(interval)
+        .keepalives_retries(retries)
+        .tcp_user_timeout(net_timeout);
     c.application_name(
         url.application_name
             .as_deref()
@@ -180,10 +276,10 @@ fn pg_config(url: &PgUrl, attempt: Attempt) -> tokio_postgres::Config {
 }
 
 async fn connect_with(
+    config: &tokio_postgres::Config,
     url: &PgUrl,
     attempt: Attempt,
 ) -> std::result::Result<tokio_postgres::Client, tokio_postgres::Error> {
-    let config = pg_config(url, attempt);
     match attempt {
         Attempt::Plain => {
             let (client, conn) = config.connect(tokio_postgres::NoTls).await?;

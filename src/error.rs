@@ -61,7 +61,7 @@ Exit codes:
   0    success
   1    internal error
   2    usage or configuration error (arguments, environment, DATABASE_URL)
-  3    database unreachable until MIGRATE_WAIT_TIMEOUT ran out
+  3    database unreachable until MIGRATE_WAIT_TIMEOUT ran out, or the connection was lost
   4    connection rejected (password, missing database, TLS verification)
   5    migration lock not obtained within MIGRATE_LOCK_TIMEOUT
   6    a migration failed (it was rolled back; earlier ones stay applied)
@@ -193,8 +193,19 @@ impl From<rusqlite::Error> for Error {
 
 impl From<tokio_postgres::Error> for Error {
     fn from(e: tokio_postgres::Error) -> Error {
-        let message = format!("PostgreSQL: {}", crate::db::postgres::describe(&e));
-        Error::new(Kind::Internal, message).with_source(e)
+        let text = crate::db::postgres::describe(&e);
+        let (kind, message) = if crate::db::postgres::is_connection_lost(&e) {
+            (
+                Kind::Unreachable,
+                format!(
+                    "the connection to the database was lost ({text}); what was not committed \
+                     was rolled back by the server"
+                ),
+            )
+        } else {
+            (Kind::Internal, format!("PostgreSQL: {text}"))
+        };
+        Error::new(kind, message).with_source(e)
     }
 }
 

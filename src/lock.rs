@@ -45,7 +45,7 @@ pub async fn acquire(client: &Client, timeout: Duration) -> Result<()> {
             return Ok(());
         }
         let holder = holder(client).await;
-        if start.elapsed() + delay > timeout {
+        if start.elapsed() >= timeout {
             return Err(Error::new(
                 Kind::Lock,
                 format!(
@@ -58,7 +58,8 @@ pub async fn acquire(client: &Client, timeout: Duration) -> Result<()> {
             log::info!("waiting for the migration lock, held by {holder}");
             next_report = Instant::now() + Duration::from_secs(5);
         }
-        tokio::time::sleep(delay).await;
+        // The last pause ends at the bound: the wait is the whole MIGRATE_LOCK_TIMEOUT.
+        tokio::time::sleep(delay.min(timeout.saturating_sub(start.elapsed()))).await;
         delay = (delay * 2).min(Duration::from_millis(500));
     }
 }
@@ -67,8 +68,9 @@ pub async fn acquire(client: &Client, timeout: Duration) -> Result<()> {
 async fn holder(client: &Client) -> String {
     let (hi, lo) = ((LOCK_KEY >> 32) as u32, LOCK_KEY as u32);
     let sql = format!(
-        "SELECT a.pid::text, coalesce(a.application_name, ''), coalesce(a.client_addr::text, 'local'), \
-         coalesce(to_char(a.backend_start, 'YYYY-MM-DD\"T\"HH24:MI:SSOF'), '') \
+        "SELECT a.pid::text, coalesce(nullif(a.application_name, ''), 'no application name'), \
+         coalesce(a.client_addr::text, 'a local socket'), \
+         coalesce(to_char(a.backend_start, 'YYYY-MM-DD\"T\"HH24:MI:SSOF'), 'at an unknown time') \
          FROM pg_locks l JOIN pg_stat_activity a USING (pid) \
          WHERE l.locktype = 'advisory' AND l.granted AND l.classid = {hi} AND l.objid = {lo} AND l.objsubid = 1"
     );

@@ -46,16 +46,20 @@ pub struct OpenOptions {
     /// How long one attempt of a migration waits for a table lock before giving way to the
     /// app's traffic and retrying (PostgreSQL's `lock_timeout`; `MIGRATE_DDL_LOCK_TIMEOUT`).
     pub ddl_lock_timeout: Duration,
+    /// How long a PostgreSQL connection may go without a sign of life from the server before
+    /// it is given up (`MIGRATE_NET_TIMEOUT`).
+    pub net_timeout: Duration,
 }
 
 impl OpenOptions {
-    /// Options for a reader that waits `wait` for the server.
+    /// Options for a reader that waits `wait` for the server (other bounds at their defaults).
     pub fn reading(wait: Duration) -> OpenOptions {
         OpenOptions {
             wait,
             create: false,
             lock_wait: None,
             ddl_lock_timeout: Duration::from_secs(3),
+            net_timeout: Duration::from_secs(30),
         }
     }
 }

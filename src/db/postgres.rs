@@ -20,6 +20,10 @@ pub struct Postgres {
     ddl_lock_timeout: Duration,
     /// How long a migration keeps retrying table-lock waits in all.
     lock_wait: Duration,
+    /// How long the connection may go without a sign of life from the other side.
+    net_timeout: Duration,
+    /// Whether the server was told about `net_timeout` (see `watch_for_silence`).
+    watched: bool,
 }
 
 /// How one attempt at a step ended.
@@ -33,10 +37,12 @@ impl Postgres {
     /// Connects, waiting up to `options.wait` for the server (see `connect`).
     pub async fn connect(url: &PgUrl, options: OpenOptions) -> Result<Postgres> {
         Ok(Postgres {
-            client: crate::connect::connect_pg(url, options.wait).await?,
+            client: crate::connect::connect_pg(url, options.wait, options.net_timeout).await?,
             locked: false,
             ddl_lock_timeout: options.ddl_lock_timeout,
             lock_wait: options.lock_wait.unwrap_or(options.ddl_lock_timeout),
+            net_timeout: options.net_timeout,
+            watched: false,
         })
     }
 
@@ -92,7 +98,30 @@ impl Postgres {
         Ok(())
     }
 
+    /// Before this session takes locks the app may wait for: have the server, too, notice
+    /// within `MIGRATE_NET_TIMEOUT` when we vanish without a word (a node or proxy gone), and
+    /// end the session and its locks instead of keeping them for its default two hours. One
+    /// round trip, once per session, and never on the path that has nothing to do.
+    pub async fn watch_for_silence(&mut self) -> Result<()> {
+        if self.watched {
+            return Ok(());
+        }
+        let (idle, interval, count) = crate::connect::keepalive(self.net_timeout);
+        self.client
+            .batch_execute(&format!(
+                "SET tcp_keepalives_idle = {}; SET tcp_keepalives_interval = {}; \
+                 SET tcp_keepalives_count = {count}; SET tcp_user_timeout = {}",
+                idle.as_secs(),
+                interval.as_secs(),
+                self.net_timeout.as_millis()
+            ))
+            .await?;
+        self.watched = true;
+        Ok(())
+    }
+
     pub(super) async fn lock(&mut self, timeout: Duration) -> Result<()> {
+        self.watch_for_silence().await?;
         crate::lock::acquire(&self.client, timeout).await?;
         self.locked = true;
         Ok(())
@@ -124,7 +153,7 @@ impl Postgres {
                 Step::Undo(m) => format!("undoing {m}"),
                 Step::Record(_) => "recording the baseline".to_string(),
             };
-            if start.elapsed() + delay >= self.lock_wait {
+            if start.elapsed() >= self.lock_wait {
                 return Err(Error::new(
                     Kind::Lock,
                     format!(
@@ -145,7 +174,7 @@ impl Postgres {
                 seconds(self.ddl_lock_timeout),
                 delay.as_millis()
             );
-            tokio::time::sleep(delay).await;
+            tokio::time::sleep(delay.min(self.lock_wait.saturating_sub(start.elapsed()))).await;
             delay = (delay * 2).min(Duration::from_secs(5));
         }
         unreachable!("the loop returns")
@@ -264,6 +293,15 @@ impl Postgres {
             out.push((t.clone(), self.client.query_one(&sql, &[]).await?.get(0)));
         }
         Ok(out)
+    }
+}
+
+/// Whether `e` means the session is gone: the connection closed or failed, or the server
+/// shut down (SQLSTATE 57P01/57P02, an administrator or a crash) under us.
+pub fn is_connection_lost(e: &tokio_postgres::Error) -> bool {
+    match e.as_db_error() {
+        Some(db) => matches!(db.code().code(), "57P01" | "57P02" | "57P03"),
+        None => e.is_closed() || e.to_string() == "error communicating with the server",
     }
 }
 

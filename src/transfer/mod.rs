@@ -14,7 +14,7 @@ pub mod write;
 
 use crate::cli::{CopyArgs, ExportArgs, ImportArgs};
 use crate::config::{self, Config};
-use crate::db::{Database, Dialect};
+use crate::db::{Database, Dialect, OpenOptions};
 use crate::error::{Error, Result};
 use crate::migrate::{self, APP_TABLES};
 use crate::schema::{self, Schema};
@@ -122,15 +122,11 @@ async fn align_destination(config: &Config, url: &DbUrl, version: i32) -> Result
     Ok(db)
 }
 
-fn spawn_reader(
-    source: &DbUrl,
-    wait: std::time::Duration,
-    specs: Vec<TableSpec>,
-) -> Result<Reader> {
+fn spawn_reader(source: &DbUrl, options: OpenOptions, specs: Vec<TableSpec>) -> Result<Reader> {
     let source = source.clone();
     Reader::spawn(move |tx| match source {
         DbUrl::Sqlite(s) => read::sqlite_reader(s, specs, tx),
-        DbUrl::Postgres(p) => read::pg_reader(*p, wait, specs, tx),
+        DbUrl::Postgres(p) => read::pg_reader(*p, options, specs, tx),
     })
 }
 
@@ -155,7 +151,7 @@ pub async fn export(config: &Config, url: &DbUrl, args: &ExportArgs) -> Result<(
     }
     let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
     let totals = db.row_counts(&names).await?;
-    let mut reader = spawn_reader(url, config.wait_timeout, specs)?;
+    let mut reader = spawn_reader(url, config.for_reading(), specs)?;
 
     let to_stdout = args.out.as_os_str() == "-";
     let partial = args.out.with_file_name(format!(
@@ -326,7 +322,7 @@ pub async fn copy(config: &Config, destination: &DbUrl, args: &CopyArgs) -> Resu
         spec.checksum = !args.no_verify;
     }
     drop(src);
-    let reader = spawn_reader(&source, config.wait_timeout, specs)?;
+    let reader = spawn_reader(&source, config.for_reading(), specs)?;
     load(
         &mut db,
         reader,

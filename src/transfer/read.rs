@@ -8,7 +8,6 @@ use crate::error::{Error, Result};
 use crate::url::{PgUrl, SqliteUrl};
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::hash::Hasher;
-use std::time::Duration;
 use tokio::sync::mpsc::Sender;
 
 /// Rows per batch sent to the writer.
@@ -275,7 +274,12 @@ pub fn pg_raw(row: &tokio_postgres::Row, i: usize, kind: ColKind) -> Result<Raw>
 
 /// Reads PostgreSQL tables on the calling (dedicated) thread, with its own runtime and
 /// connection, inside one read-only repeatable-read transaction (a consistent snapshot).
-pub fn pg_reader(target: PgUrl, wait: Duration, tables: Vec<TableSpec>, tx: Sender<Event>) {
+pub fn pg_reader(
+    target: PgUrl,
+    options: crate::db::OpenOptions,
+    tables: Vec<TableSpec>,
+    tx: Sender<Event>,
+) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -289,7 +293,8 @@ pub fn pg_reader(target: PgUrl, wait: Duration, tables: Vec<TableSpec>, tx: Send
     runtime.block_on(async {
         let result = async {
             use futures_util::StreamExt;
-            let mut client = crate::connect::connect_pg(&target, wait).await?;
+            let mut client =
+                crate::connect::connect_pg(&target, options.wait, options.net_timeout).await?;
             let txn = client
                 .build_transaction()
                 .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)

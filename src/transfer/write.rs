@@ -208,6 +208,9 @@ impl Deferred {
     pub async fn restore(self, tx: &tokio_postgres::Transaction<'_>) -> Result<()> {
         for sql in &self.recreate {
             tx.batch_execute(sql).await.map_err(|e| {
+                if !is_data_error(&e) {
+                    return Error::from(e).context("rebuilding indexes and foreign keys");
+                }
                 Error::data(format!(
                     "the loaded rows break a constraint: {}; nothing was written",
                     describe(&e)
@@ -264,6 +267,7 @@ impl<'a> Sink<'a> {
     ) -> Result<Sink<'a>> {
         match db {
             Database::Postgres(pg) => {
+                pg.watch_for_silence().await?;
                 let tx = pg.client_mut().transaction().await?;
                 if empty_first {
                     let list: Vec<String> = tables.iter().map(|t| quote_ident(t)).collect();
@@ -427,7 +431,17 @@ fn row_id(row: &[Value]) -> String {
     }
 }
 
+/// Whether the server refused the data itself (SQLSTATE classes 22, data exception, and 23,
+/// integrity constraint violation), as opposed to the connection, the server or the disk.
+fn is_data_error(e: &tokio_postgres::Error) -> bool {
+    e.as_db_error()
+        .is_some_and(|db| matches!(&db.code().code()[..2], "22" | "23"))
+}
+
 fn load_error(table: &str, row: &[Value], e: tokio_postgres::Error) -> Error {
+    if !is_data_error(&e) {
+        return Error::from(e).context(format!("loading table {table}"));
+    }
     let at = if row.is_empty() {
         String::new()
     } else {

@@ -480,6 +480,58 @@ pub fn percent(s: &str) -> String {
         .collect()
 }
 
+/// A silent network for one TCP port on this host: packets to and from the port are dropped
+/// (iptables, no RST), as when a Railway node or proxy goes away. Connections over the Unix
+/// socket (the tests' own psql) are untouched. The rules go when this is dropped.
+pub struct BlackHole {
+    port: u16,
+}
+
+impl BlackHole {
+    /// Starts dropping everything to and from `port` on 127.0.0.1.
+    pub fn port(port: u16) -> BlackHole {
+        let hole = BlackHole { port };
+        for rule in hole.rules() {
+            let ok = Command::new("iptables")
+                .arg("-I")
+                .args(&rule)
+                .status()
+                .unwrap_or_else(|e| panic!("iptables (apt-get install iptables; needs root): {e}"))
+                .success();
+            assert!(ok, "iptables -I {}", rule.join(" "));
+        }
+        hole
+    }
+
+    fn rules(&self) -> [Vec<String>; 2] {
+        let p = self.port.to_string();
+        [
+            [
+                "INPUT", "-i", "lo", "-p", "tcp", "--dport", &p, "-j", "DROP",
+            ]
+            .map(String::from)
+            .to_vec(),
+            [
+                "INPUT", "-i", "lo", "-p", "tcp", "--sport", &p, "-j", "DROP",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ]
+    }
+}
+
+impl Drop for BlackHole {
+    fn drop(&mut self) {
+        for rule in self.rules() {
+            let _ = Command::new("iptables")
+                .arg("-D")
+                .args(&rule)
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
 /// A SQLite file path in a temporary directory (the file itself is not created).
 pub struct TempSqlite {
     dir: tempfile::TempDir,
