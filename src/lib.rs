@@ -57,8 +57,12 @@ pub fn run(cli: Cli) -> Result<()> {
                 // writing commits after we leave.
                 db::sqlite::interrupt_all();
                 Err(Error::new(kind, match kind {
-                    Kind::Terminated => "terminated by SIGTERM; work in progress was rolled back",
-                    _ => "interrupted by SIGINT; work in progress was rolled back",
+                    Kind::Terminated => "terminated by SIGTERM; what was not committed yet was \
+                        rolled back (each migration commits on its own: `status` shows where the \
+                        database stands)",
+                    _ => "interrupted by SIGINT; what was not committed yet was rolled back \
+                        (each migration commits on its own: `status` shows where the database \
+                        stands)",
                 }))
             }
         }

@@ -195,3 +195,44 @@ fn silence_in_the_middle_of_a_copy() {
     drop(hole);
     assert_eq!(c.psql(&db, "SELECT count(*) FROM practice_history"), "0");
 }
+
+/// The connection cut just before COMMIT of `copy --replace`: the old rows stay, and so do
+/// their sequences (they are restarted inside the transaction, which a rollback undoes).
+#[test]
+fn a_cut_before_commit_leaves_rows_and_sequences_as_they_were() {
+    let c = PgCluster::start(PgOptions::default());
+    let db = c.create_db();
+    run(&["up"], &[("DATABASE_URL", &c.url(&db))]).assert_code(0);
+    c.psql(
+        &db,
+        "INSERT INTO users (email, hashed_password) \
+         SELECT 'u' || i || '@example.com', 'h' FROM generate_series(1, 100) AS i",
+    );
+    let source = TempSqlite::new();
+    run(&["up"], &[("DATABASE_URL", &source.url())]).assert_code(0);
+    source.sqlite(
+        "INSERT INTO users (id, email, hashed_password) VALUES (1, 'a@b', 'h'), (2, 'c@d', 'h')",
+    );
+    let proxy = CutProxy::start(c.port(), b"COMMIT\0");
+    let through = format!("postgresql://postgres@127.0.0.1:{}/{db}", proxy.port());
+    let r = run_bounded(
+        &["copy", "--from", &source.url(), "--replace"],
+        &[("DATABASE_URL", &through), ("MIGRATE_NET_TIMEOUT", NET)],
+        Duration::from_secs(60),
+    );
+    r.assert_code(3);
+    assert!(
+        r.stderr.contains("the connection to the database was lost"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(c.psql(&db, "SELECT count(*) FROM users"), "100");
+    // The app's next insert takes id 101, as before the copy.
+    assert_eq!(
+        c.psql(
+            &db,
+            "INSERT INTO users (email, hashed_password) VALUES ('new@example.com', 'h') RETURNING id"
+        ),
+        "101"
+    );
+}

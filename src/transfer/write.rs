@@ -134,24 +134,45 @@ pub fn sqlite_checksum(c: &rusqlite::Connection, spec: &TableSpec) -> Result<(u6
     Ok(sum.result())
 }
 
-/// Moves every identity sequence past the largest id, so the app's next insert works.
+/// Moves every identity sequence past the largest id, so the app's next insert works. With
+/// `ALTER SEQUENCE ... RESTART`, which a rollback undoes: `setval` is not transactional, and an
+/// interrupted `--replace` would keep the old rows with their sequences wound back.
 pub async fn reset_sequences(
     tx: &tokio_postgres::Transaction<'_>,
     tables: &[String],
 ) -> Result<()> {
+    use tokio_postgres::SimpleQueryMessage::Row;
     for t in tables {
-        // is_called = true: the next id is max + 1 (an exhausted int4 fails on that insert,
-        // not here); an empty table starts again at 1.
+        let context = || format!("resetting the id sequence of {t}");
+        let lit = quote_ident(t).replace('\'', "''");
         let sql = format!(
-            "SELECT CASE WHEN m IS NULL THEN setval(s, 1, false) ELSE setval(s, m, true) END \
-             FROM (SELECT max(id) AS m FROM {q}) AS x, pg_get_serial_sequence('{lit}', 'id') AS s \
-             WHERE s IS NOT NULL",
-            q = quote_ident(t),
-            lit = quote_ident(t).replace('\'', "''")
+            "SELECT s, (SELECT max(id)::bigint FROM {q})::text, \
+                    (SELECT seqmax FROM pg_sequence WHERE seqrelid = s::regclass)::text \
+             FROM pg_get_serial_sequence('{lit}', 'id') AS s WHERE s IS NOT NULL",
+            q = quote_ident(t)
         );
-        tx.batch_execute(&sql)
+        let rows = tx
+            .simple_query(&sql)
             .await
-            .map_err(|e| Error::from(e).context(format!("resetting the id sequence of {t}")))?;
+            .map_err(|e| Error::from(e).context(context()))?;
+        let Some(Row(row)) = rows.iter().find(|m| matches!(m, Row(_))) else {
+            continue;
+        };
+        let sequence = row.get(0).unwrap_or_default();
+        let next = match (row.get(1), row.get(2)) {
+            // An empty table starts again where the sequence starts.
+            (None, _) => String::new(),
+            // The next id is max + 1; an exhausted int4 fails on that insert, not here.
+            (Some(max), Some(seqmax)) => {
+                let max: i64 = max.parse().unwrap_or(0);
+                let seqmax: i64 = seqmax.parse().unwrap_or(i64::MAX);
+                format!(" WITH {}", max.saturating_add(1).min(seqmax))
+            }
+            (Some(max), None) => format!(" WITH {}", max.parse::<i64>().unwrap_or(0) + 1),
+        };
+        tx.batch_execute(&format!("ALTER SEQUENCE {sequence} RESTART{next}"))
+            .await
+            .map_err(|e| Error::from(e).context(context()))?;
     }
     Ok(())
 }

@@ -532,6 +532,63 @@ impl Drop for BlackHole {
     }
 }
 
+/// A TCP proxy in front of a PostgreSQL port that cuts a connection (closes both sides, as a
+/// crashed proxy or a restarted node would) the moment the client sends `needle`: cutting at
+/// `COMMIT\0` leaves a transaction that did everything but commit.
+pub struct CutProxy {
+    port: u16,
+}
+
+impl CutProxy {
+    /// Starts forwarding 127.0.0.1:[`CutProxy::port`] to 127.0.0.1:`target`.
+    pub fn start(target: u16, needle: &'static [u8]) -> CutProxy {
+        use std::net::{Shutdown, TcpListener, TcpStream};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                    return;
+                };
+                let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                // server -> client, as is
+                std::thread::spawn(move || {
+                    let (mut from, mut to) = (s2, c2);
+                    let _ = std::io::copy(&mut from, &mut to);
+                    let _ = to.shutdown(Shutdown::Both);
+                });
+                // client -> server, watching for the needle
+                std::thread::spawn(move || {
+                    use std::io::{Read, Write};
+                    let (mut from, mut to) = (client, server);
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match from.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        if buf[..n].windows(needle.len()).any(|w| w == needle) {
+                            break;
+                        }
+                        if to.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = from.shutdown(Shutdown::Both);
+                    let _ = to.shutdown(Shutdown::Both);
+                });
+            }
+        });
+        CutProxy { port }
+    }
+
+    /// The port clients connect to.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
 /// A SQLite file path in a temporary directory (the file itself is not created).
 pub struct TempSqlite {
     dir: tempfile::TempDir,
