@@ -71,6 +71,11 @@ pub fn migrations(dialect: Dialect) -> Vec<Migration> {
 }
 
 impl Migration {
+    /// The tables this migration's undo script drops, in order.
+    pub fn dropped_tables(&self) -> Vec<String> {
+        dropped_tables(self.down)
+    }
+
     /// The history row recording this migration as applied at `applied_on`.
     pub fn as_applied(&self, applied_on: &str) -> Applied {
         Applied {
@@ -209,6 +214,48 @@ pub fn record_sql(m: &Migration) -> String {
     format!(
         "INSERT INTO {HISTORY_TABLE} (version, name, applied_on, checksum) VALUES ({}, '{}', '{now}', '{}')",
         m.version, m.name, m.checksum
+    )
+}
+
+/// The tables an undo script drops (`DROP TABLE [IF EXISTS] name`), in order.
+fn dropped_tables(down_sql: &str) -> Vec<String> {
+    let words: Vec<String> = down_sql
+        .split(|c: char| c.is_whitespace() || c == ';' || c == ',')
+        .filter(|w| !w.is_empty())
+        .map(|w| w.trim_matches('"').to_string())
+        .collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        if words[i].eq_ignore_ascii_case("drop")
+            && words
+                .get(i + 1)
+                .is_some_and(|w| w.eq_ignore_ascii_case("table"))
+        {
+            let mut j = i + 2;
+            if words.get(j).is_some_and(|w| w.eq_ignore_ascii_case("if")) {
+                j += 2;
+            }
+            if let Some(name) = words.get(j) {
+                out.push(name.clone());
+            }
+            i = j;
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The refusal of an undo that would drop `table` with its `rows` (found inside the step's
+/// transaction: inserted since `down` counted).
+pub fn refused_loss(m: &Migration, table: &str, rows: &str) -> Error {
+    Error::new(
+        Kind::DataLoss,
+        format!(
+            "refusing to delete data: undoing {m} would drop {table}, which now holds {rows} \
+             row(s) (written since down counted them); this step was not changed. Pass --yes \
+             (or MIGRATE_ALLOW_DATA_LOSS=true) to confirm"
+        ),
     )
 }
 
@@ -409,6 +456,19 @@ mod tests {
             assess(&known, &[], Some(42)).unwrap_err().kind(),
             Kind::Config
         );
+    }
+
+    #[test]
+    fn finds_dropped_tables() {
+        assert_eq!(
+            dropped_tables("DROP TABLE sequence_poses;\nDROP TABLE sequences;\n"),
+            vec!["sequence_poses", "sequences"]
+        );
+        assert_eq!(
+            dropped_tables("drop table if exists \"users\";"),
+            vec!["users"]
+        );
+        assert!(dropped_tables("DROP INDEX ix_a;").is_empty());
     }
 
     #[test]

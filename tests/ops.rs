@@ -381,3 +381,50 @@ fn baseline_on_sqlite_at_a_given_version() {
     cmd(&made.url(), &["up"]).assert_code(0);
     cmd(&made.url(), &["verify"]).assert_code(0);
 }
+
+/// Rows the app writes after `down` counted are still never dropped unconfirmed: each step
+/// counts again inside its transaction, with the table locked.
+#[test]
+fn down_counts_again_inside_each_step() {
+    let db = cluster().create_db();
+    let url = cluster().url(&db);
+    cmd(&url, &["up"]).assert_code(0);
+    cluster().psql(
+        &db,
+        "INSERT INTO users (id, email, hashed_password) VALUES (1, 'a@b.c', 'h')",
+    );
+    // Not committed yet when `down` counts; committed while its steps wait for their locks.
+    let mut app = cluster().psql_background(
+        &db,
+        "BEGIN; INSERT INTO practice_history (user_id, practiced_at) VALUES (1, now()); \
+         SELECT pg_sleep(3); COMMIT;",
+    );
+    let pending = wait_until(std::time::Duration::from_secs(10), || {
+        cluster().psql(
+            &db,
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+             WHERE c.relname = 'practice_history' AND l.granted AND l.pid <> pg_backend_pid()",
+        ) != "0"
+    });
+    assert!(pending);
+    let r = run(
+        &["down", "--to", "3"],
+        &[("DATABASE_URL", &url), ("MIGRATE_DDL_LOCK_TIMEOUT", "0.5")],
+    );
+    app.wait().unwrap();
+    r.assert_code(11);
+    assert!(
+        r.stderr
+            .contains("undoing V4__practice would drop practice_history, which now holds 1 row(s)"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        cluster().psql(&db, "SELECT count(*) FROM practice_history"),
+        "1"
+    );
+    assert_eq!(
+        cluster().psql(&db, "SELECT max(version) FROM refinery_schema_history"),
+        "4"
+    );
+}

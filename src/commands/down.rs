@@ -9,35 +9,6 @@ use crate::error::{Error, Kind, Result};
 use crate::migrate::{self, Applied, Migration};
 use crate::url::DbUrl;
 
-/// The tables an undo script drops (`DROP TABLE [IF EXISTS] name`), in order.
-pub fn dropped_tables(down_sql: &str) -> Vec<String> {
-    let words: Vec<String> = down_sql
-        .split(|c: char| c.is_whitespace() || c == ';' || c == ',')
-        .filter(|w| !w.is_empty())
-        .map(|w| w.trim_matches('"').to_string())
-        .collect();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < words.len() {
-        if words[i].eq_ignore_ascii_case("drop")
-            && words
-                .get(i + 1)
-                .is_some_and(|w| w.eq_ignore_ascii_case("table"))
-        {
-            let mut j = i + 2;
-            if words.get(j).is_some_and(|w| w.eq_ignore_ascii_case("if")) {
-                j += 2;
-            }
-            if let Some(name) = words.get(j) {
-                out.push(name.clone());
-            }
-            i = j;
-        }
-        i += 1;
-    }
-    out
-}
-
 /// Which applied migrations `down` undoes, newest first (pure).
 pub fn down_plan<'a>(
     known: &'a [Migration],
@@ -93,7 +64,8 @@ async fn down_locked(db: &mut Database, config: &Config, args: &DownArgs) -> Res
     let existing = db.table_names().await?;
     let mut losses = Vec::new();
     for m in &plan {
-        let tables: Vec<String> = dropped_tables(m.down)
+        let tables: Vec<String> = m
+            .dropped_tables()
             .into_iter()
             .filter(|t| existing.contains(t))
             .collect();
@@ -116,7 +88,11 @@ async fn down_locked(db: &mut Database, config: &Config, args: &DownArgs) -> Res
     let before = state.current;
     for m in &plan {
         let start = std::time::Instant::now();
-        db.run_step(Step::Undo(m)).await?;
+        db.run_step(Step::Undo {
+            migration: m,
+            allow_loss: confirmed,
+        })
+        .await?;
         log::info!(
             "undid {m} in {:.1} ms",
             start.elapsed().as_secs_f64() * 1000.0
@@ -135,19 +111,6 @@ async fn down_locked(db: &mut Database, config: &Config, args: &DownArgs) -> Res
 mod tests {
     use super::*;
     use crate::db::Dialect;
-
-    #[test]
-    fn finds_dropped_tables() {
-        assert_eq!(
-            dropped_tables("DROP TABLE sequence_poses;\nDROP TABLE sequences;\n"),
-            vec!["sequence_poses", "sequences"]
-        );
-        assert_eq!(
-            dropped_tables("drop table if exists \"users\";"),
-            vec!["users"]
-        );
-        assert!(dropped_tables("DROP INDEX ix_a;").is_empty());
-    }
 
     #[test]
     fn plans_down_steps_newest_first() {

@@ -71,8 +71,15 @@ pub enum Step<'a> {
     /// Run the migration and record it (skipped if it is already recorded).
     Apply(&'a Migration),
     /// Run the migration's undo script and delete its history row (skipped if it is not
-    /// recorded).
-    Undo(&'a Migration),
+    /// recorded). Unless `allow_loss`, a table the script drops must be empty, checked inside
+    /// the transaction with the table locked: rows the app inserted since `down` counted are
+    /// never dropped unconfirmed.
+    Undo {
+        /// The migration to undo.
+        migration: &'a Migration,
+        /// `--yes` / `MIGRATE_ALLOW_DATA_LOSS`.
+        allow_loss: bool,
+    },
     /// Create the history table and record these migrations without running them.
     Record(&'a [Migration]),
 }

@@ -150,7 +150,7 @@ impl Postgres {
             let blockers = self.open_transactions().await;
             let what = match step {
                 Step::Apply(m) => format!("migration {m}"),
-                Step::Undo(m) => format!("undoing {m}"),
+                Step::Undo { migration: m, .. } => format!("undoing {m}"),
                 Step::Record(_) => "recording the baseline".to_string(),
             };
             if start.elapsed() >= self.lock_wait {
@@ -197,14 +197,41 @@ impl Postgres {
                     .await
                     .map_err(Error::from),
             },
-            Step::Undo(m) => match tx.batch_execute(m.down).await {
-                Err(e) if is_lock_timeout(&e) => return Ok(Attempt::LockTimeout),
-                Err(e) => Err(migration_error(m, m.down, "could not be undone", e)),
-                Ok(()) => tx
-                    .batch_execute(&migrate::delete_sql(m))
-                    .await
-                    .map_err(Error::from),
-            },
+            Step::Undo {
+                migration: m,
+                allow_loss,
+            } => {
+                if !allow_loss {
+                    for table in m.dropped_tables() {
+                        let t = super::quote_ident(&table);
+                        let sql = format!(
+                            "LOCK TABLE {t} IN ACCESS EXCLUSIVE MODE; \
+                             SELECT count(*)::text FROM {t}"
+                        );
+                        let rows = match tx.simple_query(&sql).await {
+                            Err(e) if is_lock_timeout(&e) => return Ok(Attempt::LockTimeout),
+                            Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => continue,
+                            Err(e) => return Err(e.into()),
+                            Ok(rows) => rows,
+                        };
+                        let n = rows.iter().find_map(|m| match m {
+                            SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+                            _ => None,
+                        });
+                        if let Some(n) = n.filter(|n| n != "0") {
+                            return Err(migrate::refused_loss(m, &table, &n));
+                        }
+                    }
+                }
+                match tx.batch_execute(m.down).await {
+                    Err(e) if is_lock_timeout(&e) => return Ok(Attempt::LockTimeout),
+                    Err(e) => Err(migration_error(m, m.down, "could not be undone", e)),
+                    Ok(()) => tx
+                        .batch_execute(&migrate::delete_sql(m))
+                        .await
+                        .map_err(Error::from),
+                }
+            }
             Step::Record(ms) => match tx.batch_execute(&migrate::record_all_sql(ms)).await {
                 Err(e) if is_lock_timeout(&e) => return Ok(Attempt::LockTimeout),
                 other => other.map_err(Error::from),

@@ -185,12 +185,15 @@ impl Sqlite {
     pub(super) async fn run_step(&mut self, step: Step<'_>) -> Result<Outcome> {
         enum Owned {
             Apply(Migration),
-            Undo(Migration),
+            Undo(Migration, bool),
             Record(Vec<Migration>),
         }
         let step = match step {
             Step::Apply(m) => Owned::Apply(m.clone()),
-            Step::Undo(m) => Owned::Undo(m.clone()),
+            Step::Undo {
+                migration,
+                allow_loss,
+            } => Owned::Undo(migration.clone(), allow_loss),
             Step::Record(ms) => Owned::Record(ms.to_vec()),
         };
         self.call(move |c| {
@@ -214,9 +217,20 @@ impl Sqlite {
                         .map_err(|e| migration_error(m, "failed", e))?;
                     tx.execute_batch(&migrate::record_sql(m))?;
                 }
-                Owned::Undo(m) => {
+                Owned::Undo(m, allow_loss) => {
                     if !recorded(m.version)? {
                         return Ok(Outcome::AlreadyDone);
+                    }
+                    // Under the write lock: nobody inserts between this count and the drop.
+                    for table in m.dropped_tables().into_iter().filter(|_| !allow_loss) {
+                        if !has_table(&tx, &table)? {
+                            continue;
+                        }
+                        let sql = format!("SELECT count(*) FROM {}", super::quote_ident(&table));
+                        let n: i64 = tx.query_row(&sql, [], |r| r.get(0))?;
+                        if n > 0 {
+                            return Err(migrate::refused_loss(m, &table, &n.to_string()));
+                        }
                     }
                     tx.execute_batch(m.down)
                         .map_err(|e| migration_error(m, "could not be undone", e))?;
