@@ -236,3 +236,36 @@ fn a_cut_before_commit_leaves_rows_and_sequences_as_they_were() {
         "101"
     );
 }
+
+/// SIGTERM while rows go into SQLite: exit 143 and nothing committed (SQLite works on a thread
+/// of its own, which the signal interrupts).
+#[test]
+fn sigterm_during_an_import_into_sqlite_commits_nothing() {
+    let source = TempSqlite::new();
+    run(&["up"], &[("DATABASE_URL", &source.url())]).assert_code(0);
+    source.sqlite(
+        "INSERT INTO users (id, email, hashed_password) VALUES (1, 'a@b', 'h');
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000)
+         INSERT INTO practice_history (id, user_id, practiced_at, notes) SELECT i, 1, '2025-12-06 10:11:12.123456', 'row ' || i FROM n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.json");
+    run(
+        &["export", "--out", file.to_str().unwrap()],
+        &[("DATABASE_URL", &source.url())],
+    )
+    .assert_code(0);
+    let target = TempSqlite::new();
+    let import = spawn(
+        &["import", file.to_str().unwrap()],
+        &[("DATABASE_URL", &target.url())],
+    );
+    // users is loaded first; practice_history's million rows follow.
+    import.wait_for("users: 1 rows", Duration::from_secs(60));
+    import.signal("TERM");
+    let r = import.finish(Duration::from_secs(60));
+    r.assert_code(143);
+    assert!(r.stderr.contains("terminated by SIGTERM"), "{}", r.stderr);
+    assert_eq!(target.sqlite("SELECT count(*) FROM users"), "0");
+    assert_eq!(target.sqlite("SELECT count(*) FROM practice_history"), "0");
+}
