@@ -9,8 +9,9 @@ static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
 /// What a secret is replaced with.
 pub const MASK: &str = "***";
 
-/// Remembers `secret` (and its percent-encoded spelling, as it stood in the URL) so that
-/// [`scrub`] masks it from then on.
+/// Remembers `secret` and its fully percent-encoded spelling so that [`scrub`] masks both from
+/// then on. Callers register the spelling a URL held too (it may encode only some characters,
+/// `%40` but not `-`), so every spelling that can reach an output is masked.
 pub fn register(secret: &str) {
     if secret.is_empty() {
         return;

@@ -200,7 +200,11 @@ fn split_query(rest: &str) -> Result<(&str, Vec<(String, String)>)> {
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let key = decode(k, "parameter name")?;
-        // A parameter value may be the password: register it before anything can print it.
+        // A parameter value may be the password: register it (as given and decoded) before
+        // anything can print it.
+        if key == "password" {
+            crate::redact::register(v);
+        }
         let value = decode(v, &format!("parameter '{key}'"))?;
         if key == "password" {
             crate::redact::register(&value);
@@ -213,6 +217,19 @@ fn split_query(rest: &str) -> Result<(&str, Vec<(String, String)>)> {
 fn parse_sqlite(rest: &str) -> Result<Parsed> {
     let (main, params) = split_query(rest)?;
     let (host, path) = main.split_once('/').unwrap_or((main, ""));
+    if let Some((info, _)) = host.rsplit_once('@') {
+        // A user and password have no place here; mask the password before saying so.
+        if let Some((_, pw)) = info.split_once(':') {
+            crate::redact::register(pw);
+            if let Ok(decoded) = decode(pw, "password") {
+                crate::redact::register(&decoded);
+            }
+        }
+        return Err(Error::config(
+            "DATABASE_URL: a SQLite URL has no user, password or host (use sqlite:///relative.db \
+             or sqlite:////absolute.db)",
+        ));
+    }
     if !host.is_empty() {
         return Err(Error::config(format!(
             "DATABASE_URL: a SQLite URL has no host, found '{host}' (use sqlite:///relative.db or sqlite:////absolute.db)"
@@ -238,6 +255,18 @@ fn parse_sqlite(rest: &str) -> Result<Parsed> {
         }),
         warnings,
     })
+}
+
+/// `e`, or when the URL part it quotes may hold part of the password, a message that quotes
+/// nothing.
+fn unechoed(e: Error, may_hold_password: bool) -> Error {
+    if !may_hold_password {
+        return e;
+    }
+    Error::config(
+        "DATABASE_URL: the host or port cannot be read, and the URL holds an '@' after it: \
+         a password with '/', '@', ':' or '%' must be percent-encoded (%2F, %40, %3A, %25)",
+    )
 }
 
 fn parse_port(text: &str, source: &str) -> Result<u16> {
@@ -282,12 +311,14 @@ fn host_of(name: String) -> Host {
 }
 
 fn parse_postgres(rest: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Parsed> {
-    let (main, params) = split_query(rest)?;
-    let (authority, path) = main.split_once('/').unwrap_or((main, ""));
-    // libpq splits at the last '@' too, which keeps an unescaped '@' in a password working.
-    let (userinfo, hostlist) = match authority.rsplit_once('@') {
-        Some((u, h)) => (Some(u), h),
-        None => (None, authority),
+    // The user information ends at an '@' before the first '/', as in libpq, so a password
+    // may hold an unescaped '?' or ','. Where libpq takes the first '@', we take the last:
+    // an unescaped '@' in a password then still works (libpq would try to connect to a
+    // host named after the rest of the password).
+    let userinfo_end = rest.find('/').unwrap_or(rest.len());
+    let (userinfo, rest) = match rest[..userinfo_end].rfind('@') {
+        Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
+        None => (None, rest),
     };
     let mut user = None;
     let mut password = None;
@@ -297,6 +328,8 @@ fn parse_postgres(rest: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Pa
             None => (info, None),
         };
         if let Some(p) = p {
+            // Masked in every spelling: as given, decoded and re-encoded (see `redact`).
+            crate::redact::register(p);
             let p = decode(p, "password")?;
             crate::redact::register(&p);
             password = Some(p);
@@ -305,11 +338,17 @@ fn parse_postgres(rest: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Pa
             user = Some(decode(u, "user")?);
         }
     }
+    // An '@' still ahead means the user information could not be told apart (a '/' in the
+    // password, say): then no error may echo a fragment of the URL, which may hold part of
+    // the password.
+    let may_hold_password = rest.contains('@');
+    let (main, params) = split_query(rest)?;
+    let (hostlist, path) = main.split_once('/').unwrap_or((main, ""));
 
     let mut hosts = Vec::new();
     let mut url_ports: Vec<Option<u16>> = Vec::new();
     for entry in hostlist.split(',').filter(|h| !h.is_empty()) {
-        let (host, port) = parse_host(entry)?;
+        let (host, port) = parse_host(entry).map_err(|e| unechoed(e, may_hold_password))?;
         if matches!(&host, Host::Tcp(h) if h.is_empty()) {
             hosts.push(Host::Tcp("localhost".into()));
         } else {
@@ -317,7 +356,9 @@ fn parse_postgres(rest: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Pa
         }
         url_ports.push(match port {
             Some("") | None => None,
-            Some(p) => Some(parse_port(p, "DATABASE_URL")?),
+            Some(p) => {
+                Some(parse_port(p, "DATABASE_URL").map_err(|e| unechoed(e, may_hold_password))?)
+            }
         });
     }
 
@@ -578,6 +619,14 @@ mod tests {
                 "d",
             ),
             (
+                "postgresql://u:pa?ss,w@h:2/d?sslmode=disable",
+                vec![tcp("h")],
+                vec![2],
+                "u",
+                Some("pa?ss,w"),
+                "d",
+            ),
+            (
                 "postgresql://[::1]:5433/d",
                 vec![tcp("::1")],
                 vec![5433],
@@ -720,6 +769,18 @@ mod tests {
         for (url, want) in cases {
             let e = err(url);
             assert!(e.contains(want), "{url}: {e}");
+        }
+        // Where the password cannot be told apart, no fragment of the URL is quoted.
+        for url in [
+            "postgresql://u:pa/ss@h/d",
+            "postgresql://u:Xq9:port/x@h/d",
+            "sqlite://user:Xq9-s3cr3t@host/x.db",
+        ] {
+            let e = err(url);
+            for fragment in ["pa", "Xq9", "s3cr3t", "port"] {
+                assert!(!e.contains(&format!("'{fragment}")), "{url}: {e}");
+            }
+            assert!(!e.contains("Xq9") && !e.contains("ss@"), "{url}: {e}");
         }
     }
 

@@ -772,3 +772,52 @@ fn ddl_that_never_gets_its_lock_exits_5_naming_the_holder() {
         "4"
     );
 }
+
+/// The password in every spelling a URL can hold it (as given, decoded, re-encoded), and
+/// fragments of one that cannot be told apart from the host, never reach the output.
+#[test]
+fn no_spelling_of_the_password_is_ever_printed() {
+    let closed = free_port();
+    let cases: &[(&str, i32)] = &[
+        (
+            "postgresql://postgres:Xq9-s3cr3t%40P4ss@127.0.0.1:{closed}/x",
+            3,
+        ),
+        (
+            "postgresql+asyncpg://postgres:Xq9-s3cr3t%40P4ss@127.0.0.1:notaport/x",
+            2,
+        ),
+        (
+            "postgresql://postgres:Xq9-s3cr3t?P4ss@127.0.0.1:{closed}/x",
+            3,
+        ),
+        (
+            "postgresql://postgres:Xq9/s3cr3t@P4ss@127.0.0.1:{closed}/x",
+            2,
+        ),
+        ("sqlite://user:Xq9-s3cr3t%40P4ss@host/x.db", 2),
+        (
+            "postgresql://127.0.0.1:{closed}/x?password=Xq9-s3cr3t%40P4ss",
+            3,
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (url, code) in cases {
+        let url = url.replace("{closed}", &closed.to_string());
+        for command in ["up", "status"] {
+            let r = run_in(
+                dir.path(),
+                &[command],
+                &[("DATABASE_URL", &url), ("MIGRATE_WAIT_TIMEOUT", "1")],
+            );
+            assert_eq!(r.code, *code, "{url} {command}: {}", r.stderr);
+            let all = r.all();
+            for spelling in ["s3cr3t", "P4ss", "%40P4ss", "Xq9%2Ds3cr3t"] {
+                assert!(
+                    !all.contains(spelling),
+                    "{url} {command} shows {spelling}:\n{all}"
+                );
+            }
+        }
+    }
+}
