@@ -606,8 +606,9 @@ impl<'de> Visitor<'de> for RowSeed<'_, '_, '_> {
         while let Some(column) = map.next_key::<String>()? {
             let Some(i) = spec.columns.iter().position(|c| *c == column) else {
                 return Err(self.ctx.fail(Error::data(format!(
-                    "table {}: column {column} in the JSON file does not exist in the target database",
-                    spec.name
+                    "table {}: column {} in the JSON file does not exist in the target database",
+                    spec.name,
+                    excerpt(&column)
                 ))));
             };
             let v: serde_json::Value = map.next_value()?;
