@@ -151,6 +151,7 @@ async fn connect_once(
     let bound = url.connect_timeout.unwrap_or(DEFAULT_HOST_TIMEOUT);
     let mut last = None;
     for (i, host) in url.hosts.iter().enumerate() {
+        let addr = url.hostaddrs.get(i).copied();
         let port = url
             .ports
             .get(i)
@@ -158,7 +159,9 @@ async fn connect_once(
             .copied()
             .unwrap_or(5432);
         let failure =
-            match tokio::time::timeout(bound, connect_host(url, host, port, net_timeout)).await {
+            match tokio::time::timeout(bound, connect_host(url, host, addr, port, net_timeout))
+                .await
+            {
                 Ok(Ok(c)) => return Ok(c),
                 Ok(Err(e)) => Failed::Driver(e),
                 Err(_) => Failed::Silent {
@@ -186,12 +189,16 @@ async fn connect_once(
 async fn connect_host(
     url: &PgUrl,
     host: &Host,
+    addr: Option<std::net::IpAddr>,
     port: u16,
     net_timeout: Duration,
 ) -> std::result::Result<tokio_postgres::Client, tokio_postgres::Error> {
     let plan = tls::plan(url.sslmode, url.tls_files.has_root_file());
     for (i, attempt) in plan.iter().enumerate() {
-        let config = pg_config(url, host, port, *attempt, net_timeout);
+        let mut config = pg_config(url, host, port, *attempt, net_timeout);
+        if let Some(a) = addr {
+            config.hostaddr(a);
+        }
         let e = match connect_with(&config, url, *attempt).await {
             Ok(c) => return Ok(c),
             Err(e) => e,

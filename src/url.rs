@@ -6,12 +6,14 @@
 use crate::error::{Error, Result};
 use crate::tls::{SslMode, TlsFiles};
 use std::fmt;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// libpq's variables this parser reads as fallbacks.
 pub const PG_VARIABLES: &[&str] = &[
     "PGHOST",
+    "PGHOSTADDR",
     "PGPORT",
     "PGUSER",
     "PGPASSWORD",
@@ -73,6 +75,9 @@ pub enum SessionAttrs {
 pub struct PgUrl {
     /// Hosts, tried in order.
     pub hosts: Vec<Host>,
+    /// libpq's `hostaddr`: the address to reach each host at (empty, or one per host); the
+    /// host name is still what TLS verifies.
+    pub hostaddrs: Vec<IpAddr>,
     /// One port for all hosts, or one per host.
     pub ports: Vec<u16>,
     /// Role name.
@@ -183,23 +188,59 @@ pub fn parse(url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Parsed> 
     }
 }
 
+/// Percent-decoding as libpq does it: `%` must be followed by two hex digits, `%00` is
+/// refused, and the result must be UTF-8. Errors name the part, never its text (it may be
+/// the password).
 fn decode(part: &str, what: &str) -> Result<String> {
-    percent_encoding::percent_decode_str(part)
-        .decode_utf8()
-        .map(|s| s.into_owned())
-        .map_err(|_| {
-            Error::config(format!(
-                "DATABASE_URL {what} is not valid UTF-8 once decoded"
-            ))
-        })
+    let bytes = part.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'%' {
+            out.push(bytes[i]);
+            i += 1;
+            continue;
+        }
+        let hex = |b: Option<&u8>| b.and_then(|b| (*b as char).to_digit(16));
+        let (Some(hi), Some(lo)) = (hex(bytes.get(i + 1)), hex(bytes.get(i + 2))) else {
+            return Err(Error::config(format!(
+                "DATABASE_URL {what} holds an invalid percent-encoded token ('%' must be \
+                 followed by two hex digits; a literal '%' is %25)"
+            )));
+        };
+        let byte = (hi * 16 + lo) as u8;
+        if byte == 0 {
+            return Err(Error::config(format!(
+                "DATABASE_URL {what} holds %00, which libpq forbids"
+            )));
+        }
+        out.push(byte);
+        i += 3;
+    }
+    String::from_utf8(out).map_err(|_| {
+        Error::config(format!(
+            "DATABASE_URL {what} is not valid UTF-8 once decoded"
+        ))
+    })
 }
 
 fn split_query(rest: &str) -> Result<(&str, Vec<(String, String)>)> {
     let (main, query) = rest.split_once('?').unwrap_or((rest, ""));
     let mut params = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        // As in libpq: exactly one '=' per parameter.
+        let Some((k, v)) = pair.split_once('=') else {
+            return Err(Error::config(format!(
+                "DATABASE_URL parameter '{}' has no '=' (key=value)",
+                decode(pair, "parameter name")?
+            )));
+        };
         let key = decode(k, "parameter name")?;
+        if v.contains('=') {
+            return Err(Error::config(format!(
+                "DATABASE_URL parameter '{key}' has a second '=' (percent-encode it as %3D)"
+            )));
+        }
         // A parameter value may be the password: register it (as given and decoded) before
         // anything can print it.
         if key == "password" {
@@ -264,8 +305,9 @@ fn unechoed(e: Error, may_hold_password: bool) -> Error {
         return e;
     }
     Error::config(
-        "DATABASE_URL: the host or port cannot be read, and the URL holds an '@' after it: \
-         a password with '/', '@', ':' or '%' must be percent-encoded (%2F, %40, %3A, %25)",
+        "DATABASE_URL cannot be read past the user part, and it holds an '@' there: a \
+         password with '/', '@', ':', '?', '=' or '%' must be percent-encoded (%2F, %40, %3A, \
+         %3F, %3D, %25)",
     )
 }
 
@@ -277,7 +319,8 @@ fn parse_port(text: &str, source: &str) -> Result<u16> {
     })
 }
 
-fn parse_host(text: &str) -> Result<(Host, Option<&str>)> {
+/// One `host[:port]` entry of a URL's host list: the decoded host and the port text.
+fn parse_host(text: &str) -> Result<(String, Option<&str>)> {
     let (host, port) = if let Some(inner) = text.strip_prefix('[') {
         let (h, after) = inner.split_once(']').ok_or_else(|| {
             Error::config(format!(
@@ -292,18 +335,29 @@ fn parse_host(text: &str) -> Result<(Host, Option<&str>)> {
                 ))
             })?),
         };
-        (h.to_string(), port)
+        if h.is_empty() {
+            return Err(Error::config(
+                "DATABASE_URL: an IPv6 host address in [] may not be empty",
+            ));
+        }
+        // A zone id is percent-encoded in a URL: `[fe80::1%25eth0]`.
+        (decode(h, "host")?, port)
     } else {
         match text.rsplit_once(':') {
             Some((h, p)) => (decode(h, "host")?, Some(p)),
             None => (decode(text, "host")?, None),
         }
     };
-    Ok((host_of(host), port))
+    Ok((host, port))
 }
 
+/// A host entry: a socket directory, a name or address, or the default for an empty entry.
+/// libpq's default is its compiled-in socket directory; a migrator runs in a container next
+/// to no server, so the default here is `localhost` over TCP (a documented difference).
 fn host_of(name: String) -> Host {
-    if name.starts_with('/') {
+    if name.is_empty() {
+        Host::Tcp("localhost".into())
+    } else if name.starts_with('/') {
         Host::Unix(PathBuf::from(name))
     } else {
         Host::Tcp(name)
@@ -342,24 +396,23 @@ fn parse_postgres(rest: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Pa
     // password, say): then no error may echo a fragment of the URL, which may hold part of
     // the password.
     let may_hold_password = rest.contains('@');
-    let (main, params) = split_query(rest)?;
+    let (main, params) = split_query(rest).map_err(|e| unechoed(e, may_hold_password))?;
     let (hostlist, path) = main.split_once('/').unwrap_or((main, ""));
 
-    let mut hosts = Vec::new();
-    let mut url_ports: Vec<Option<u16>> = Vec::new();
-    for entry in hostlist.split(',').filter(|h| !h.is_empty()) {
-        let (host, port) = parse_host(entry).map_err(|e| unechoed(e, may_hold_password))?;
-        if matches!(&host, Host::Tcp(h) if h.is_empty()) {
-            hosts.push(Host::Tcp("localhost".into()));
-        } else {
+    // libpq keeps hosts and ports as two comma-separated lists: the URL fills both, a `host`
+    // or `port` parameter replaces its list, and the environment fills a list still unset.
+    let mut host_list: Option<String> = None;
+    let mut port_list: Option<String> = None;
+    if !hostlist.is_empty() {
+        let mut hosts = Vec::new();
+        let mut ports = Vec::new();
+        for entry in hostlist.split(',') {
+            let (host, port) = parse_host(entry).map_err(|e| unechoed(e, may_hold_password))?;
             hosts.push(host);
+            ports.push(port.unwrap_or_default().to_string());
         }
-        url_ports.push(match port {
-            Some("") | None => None,
-            Some(p) => {
-                Some(parse_port(p, "DATABASE_URL").map_err(|e| unechoed(e, may_hold_password))?)
-            }
-        });
+        host_list = Some(hosts.join(",")).filter(|h| !h.is_empty());
+        port_list = Some(ports.join(",")).filter(|p| !p.is_empty());
     }
 
     let mut dbname = (!path.is_empty())
@@ -372,7 +425,7 @@ fn parse_postgres(rest: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Pa
     let mut options = None;
     let mut session_attrs = SessionAttrs::Any;
     let mut require_channel_binding = false;
-    let mut param_port = None;
+    let mut hostaddr = None;
     let mut warnings = Vec::new();
 
     let set_mode = |current: &mut Option<(SslMode, &'static str)>,
@@ -423,13 +476,10 @@ fn parse_postgres(rest: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Pa
                     )))
                 }
             },
-            "host" => {
-                for h in value.split(',').filter(|h| !h.is_empty()) {
-                    hosts.push(host_of(h.to_string()));
-                    url_ports.push(None);
-                }
-            }
-            "port" => param_port = Some(value.clone()),
+            // As in libpq, a parameter replaces what the URL's host part said.
+            "host" => host_list = Some(value.clone()),
+            "hostaddr" => hostaddr = Some(value.clone()),
+            "port" => port_list = Some(value.clone()),
             "dbname" | "database" => dbname = Some(value.clone()),
             "user" => user = Some(value.clone()),
             "password" => password = Some(value.clone()),
@@ -450,21 +500,53 @@ fn parse_postgres(rest: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Pa
     }
 
     // libpq's environment fallbacks, for what the URL did not say.
-    if hosts.is_empty() {
-        let h = env("PGHOST").unwrap_or_else(|| "localhost".into());
-        for h in h.split(',').filter(|h| !h.is_empty()) {
-            hosts.push(host_of(h.to_string()));
-            url_ports.push(None);
-        }
-    }
-    let default_port = match param_port.or_else(|| env("PGPORT")) {
-        Some(p) => parse_port(&p, "port")?,
-        None => 5432,
+    let hostaddrs: Vec<IpAddr> = match hostaddr.or_else(|| env("PGHOSTADDR")) {
+        None => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(|a| {
+                a.trim()
+                    .parse()
+                    .map_err(|_| Error::config(format!("hostaddr '{a}' is not an IP address")))
+            })
+            .collect::<Result<_>>()?,
     };
-    let mut ports: Vec<u16> = url_ports
-        .iter()
-        .map(|p| p.unwrap_or(default_port))
-        .collect();
+    let hosts: Vec<Host> = match host_list.or_else(|| env("PGHOST")) {
+        Some(list) => list.split(',').map(|h| host_of(h.to_string())).collect(),
+        // hostaddr alone names the servers (libpq).
+        None if !hostaddrs.is_empty() => {
+            hostaddrs.iter().map(|a| Host::Tcp(a.to_string())).collect()
+        }
+        None => vec![host_of(String::new())],
+    };
+    if !hostaddrs.is_empty() && hostaddrs.len() != hosts.len() {
+        return Err(Error::config(format!(
+            "DATABASE_URL gives {} hostaddr value(s) for {} host(s): libpq wants one per host",
+            hostaddrs.len(),
+            hosts.len()
+        )));
+    }
+    // One port for every host, or one per host; an empty entry is the default (libpq).
+    let given: Vec<u16> = match port_list.or_else(|| env("PGPORT")) {
+        None => vec![5432],
+        Some(list) => list
+            .split(',')
+            .map(|p| match p.trim() {
+                "" => Ok(5432),
+                p => parse_port(p, "port").map_err(|e| unechoed(e, may_hold_password)),
+            })
+            .collect::<Result<_>>()?,
+    };
+    let mut ports = match given.len() {
+        1 => vec![given[0]; hosts.len()],
+        n if n == hosts.len() => given,
+        n => {
+            return Err(Error::config(format!(
+                "DATABASE_URL gives {n} port(s) for {} host(s): one, or one per host",
+                hosts.len()
+            )))
+        }
+    };
     if ports.iter().all(|p| *p == ports[0]) {
         ports.truncate(1);
     }
@@ -513,6 +595,7 @@ fn parse_postgres(rest: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Pa
     Ok(Parsed {
         url: DbUrl::Postgres(Box::new(PgUrl {
             hosts,
+            hostaddrs,
             ports,
             user,
             password,
@@ -798,6 +881,324 @@ mod tests {
                 other => panic!("{url}: {other:?}"),
             }
         }
+    }
+
+    /// libpq's own URI regression list (`src/interfaces/libpq/test/regress.in`, 57 URIs, with
+    /// `expected.out`). Where libpq leaves a host unset ("(local)": its compiled-in socket
+    /// directory) this parser says localhost, the README's documented difference; user and
+    /// database get their defaults (`postgres`, the user) where libpq leaves them unset.
+    #[test]
+    fn agrees_with_libpq_regress_list() {
+        // (URI, Ok((user, password, dbname, hosts, ports, hostaddrs)) or Err(part of the message))
+        type Want = std::result::Result<
+            (
+                &'static str,
+                Option<&'static str>,
+                &'static str,
+                &'static str,
+                &'static str,
+                &'static str,
+            ),
+            &'static str,
+        >;
+        let local = "localhost";
+        let cases: Vec<(&str, Want)> = vec![
+            (
+                "postgresql://uri-user:secret@host:12345/db",
+                Ok(("uri-user", Some("secret"), "db", "host", "12345", "")),
+            ),
+            (
+                "postgresql://uri-user@host:12345/db",
+                Ok(("uri-user", None, "db", "host", "12345", "")),
+            ),
+            (
+                "postgresql://uri-user@host/db",
+                Ok(("uri-user", None, "db", "host", "5432", "")),
+            ),
+            (
+                "postgresql://host:12345/db",
+                Ok(("postgres", None, "db", "host", "12345", "")),
+            ),
+            (
+                "postgresql://host/db",
+                Ok(("postgres", None, "db", "host", "5432", "")),
+            ),
+            (
+                "postgresql://uri-user@host:12345/",
+                Ok(("uri-user", None, "uri-user", "host", "12345", "")),
+            ),
+            (
+                "postgresql://uri-user@host/",
+                Ok(("uri-user", None, "uri-user", "host", "5432", "")),
+            ),
+            (
+                "postgresql://uri-user@",
+                Ok(("uri-user", None, "uri-user", local, "5432", "")),
+            ),
+            (
+                "postgresql://host:12345/",
+                Ok(("postgres", None, "postgres", "host", "12345", "")),
+            ),
+            (
+                "postgresql://host:12345",
+                Ok(("postgres", None, "postgres", "host", "12345", "")),
+            ),
+            (
+                "postgresql://host/db",
+                Ok(("postgres", None, "db", "host", "5432", "")),
+            ),
+            (
+                "postgresql://host/",
+                Ok(("postgres", None, "postgres", "host", "5432", "")),
+            ),
+            (
+                "postgresql://host",
+                Ok(("postgres", None, "postgres", "host", "5432", "")),
+            ),
+            (
+                "postgresql://",
+                Ok(("postgres", None, "postgres", local, "5432", "")),
+            ),
+            (
+                "postgresql://?hostaddr=127.0.0.1",
+                Ok((
+                    "postgres",
+                    None,
+                    "postgres",
+                    "127.0.0.1",
+                    "5432",
+                    "127.0.0.1",
+                )),
+            ),
+            (
+                "postgresql://example.com?hostaddr=63.1.2.4",
+                Ok((
+                    "postgres",
+                    None,
+                    "postgres",
+                    "example.com",
+                    "5432",
+                    "63.1.2.4",
+                )),
+            ),
+            (
+                "postgresql://%68ost/",
+                Ok(("postgres", None, "postgres", "host", "5432", "")),
+            ),
+            (
+                "postgresql://host/db?user=uri-user",
+                Ok(("uri-user", None, "db", "host", "5432", "")),
+            ),
+            (
+                "postgresql://host/db?user=uri-user&port=12345",
+                Ok(("uri-user", None, "db", "host", "12345", "")),
+            ),
+            (
+                "postgresql://host/db?u%73er=someotheruser&port=12345",
+                Ok(("someotheruser", None, "db", "host", "12345", "")),
+            ),
+            (
+                "postgresql://host/db?u%7aer=someotheruser&port=12345",
+                Ok(("postgres", None, "db", "host", "12345", "")),
+            ),
+            (
+                "postgresql://host:12345?user=uri-user",
+                Ok(("uri-user", None, "uri-user", "host", "12345", "")),
+            ),
+            (
+                "postgresql://host?user=uri-user",
+                Ok(("uri-user", None, "uri-user", "host", "5432", "")),
+            ),
+            (
+                "postgresql://host?",
+                Ok(("postgres", None, "postgres", "host", "5432", "")),
+            ),
+            (
+                "postgresql://[::1]:12345/db",
+                Ok(("postgres", None, "db", "::1", "12345", "")),
+            ),
+            (
+                "postgresql://[::1]/db",
+                Ok(("postgres", None, "db", "::1", "5432", "")),
+            ),
+            (
+                "postgresql://[2001:db8::1234]/",
+                Ok(("postgres", None, "postgres", "2001:db8::1234", "5432", "")),
+            ),
+            (
+                "postgresql://[200z:db8::1234]/",
+                Ok(("postgres", None, "postgres", "200z:db8::1234", "5432", "")),
+            ),
+            (
+                "postgresql://[::1]",
+                Ok(("postgres", None, "postgres", "::1", "5432", "")),
+            ),
+            (
+                "postgres://",
+                Ok(("postgres", None, "postgres", local, "5432", "")),
+            ),
+            (
+                "postgres:///",
+                Ok(("postgres", None, "postgres", local, "5432", "")),
+            ),
+            (
+                "postgres:///db",
+                Ok(("postgres", None, "db", local, "5432", "")),
+            ),
+            (
+                "postgres://uri-user@/db",
+                Ok(("uri-user", None, "db", local, "5432", "")),
+            ),
+            (
+                "postgres://?host=/path/to/socket/dir",
+                Ok((
+                    "postgres",
+                    None,
+                    "postgres",
+                    "/path/to/socket/dir",
+                    "5432",
+                    "",
+                )),
+            ),
+            (
+                "postgresql://host?uzer=",
+                Ok(("postgres", None, "postgres", "host", "5432", "")),
+            ),
+            ("postgre://", Err("scheme 'postgre'")),
+            ("postgres://[::1", Err("without closing ']'")),
+            ("postgres://[]", Err("may not be empty")),
+            ("postgres://[::1]z", Err("unexpected 'z'")),
+            ("postgresql://host?zzz", Err("'zzz' has no '='")),
+            (
+                "postgresql://host?value1&value2",
+                Err("'value1' has no '='"),
+            ),
+            (
+                "postgresql://host?key=key=value",
+                Err("'key' has a second '='"),
+            ),
+            (
+                "postgres://host?dbname=%XXfoo",
+                Err("invalid percent-encoded token"),
+            ),
+            ("postgresql://a%00b", Err("%00")),
+            ("postgresql://%zz", Err("invalid percent-encoded token")),
+            ("postgresql://%1", Err("invalid percent-encoded token")),
+            ("postgresql://%", Err("invalid percent-encoded token")),
+            (
+                "postgres://@host",
+                Ok(("postgres", None, "postgres", "host", "5432", "")),
+            ),
+            (
+                "postgres://host:/",
+                Ok(("postgres", None, "postgres", "host", "5432", "")),
+            ),
+            (
+                "postgres://:12345/",
+                Ok(("postgres", None, "postgres", local, "12345", "")),
+            ),
+            (
+                "postgres://otheruser@?host=/no/such/directory",
+                Ok((
+                    "otheruser",
+                    None,
+                    "otheruser",
+                    "/no/such/directory",
+                    "5432",
+                    "",
+                )),
+            ),
+            (
+                "postgres://otheruser@/?host=/no/such/directory",
+                Ok((
+                    "otheruser",
+                    None,
+                    "otheruser",
+                    "/no/such/directory",
+                    "5432",
+                    "",
+                )),
+            ),
+            (
+                "postgres://otheruser@:12345?host=/no/such/socket/path",
+                Ok((
+                    "otheruser",
+                    None,
+                    "otheruser",
+                    "/no/such/socket/path",
+                    "12345",
+                    "",
+                )),
+            ),
+            (
+                "postgres://otheruser@:12345/db?host=/path/to/socket",
+                Ok(("otheruser", None, "db", "/path/to/socket", "12345", "")),
+            ),
+            (
+                "postgres://:12345/db?host=/path/to/socket",
+                Ok(("postgres", None, "db", "/path/to/socket", "12345", "")),
+            ),
+            (
+                "postgres://:12345?host=/path/to/socket",
+                Ok(("postgres", None, "postgres", "/path/to/socket", "12345", "")),
+            ),
+            (
+                "postgres://%2Fvar%2Flib%2Fpostgresql/dbname",
+                Ok((
+                    "postgres",
+                    None,
+                    "dbname",
+                    "/var/lib/postgresql",
+                    "5432",
+                    "",
+                )),
+            ),
+        ];
+        assert_eq!(cases.len(), 57);
+        let mut wrong = Vec::new();
+        for (uri, want) in cases {
+            let got = parse(uri, &|_| None);
+            match (want, got) {
+                (Ok((user, pw, db, host, port, addr)), Ok(p)) => {
+                    let DbUrl::Postgres(p) = p.url else {
+                        wrong.push(format!("{uri}: not PostgreSQL"));
+                        continue;
+                    };
+                    let hosts: Vec<String> = p
+                        .hosts
+                        .iter()
+                        .map(|h| match h {
+                            Host::Tcp(n) => n.clone(),
+                            Host::Unix(d) => d.display().to_string(),
+                        })
+                        .collect();
+                    let ports: Vec<String> = p.ports.iter().map(|p| p.to_string()).collect();
+                    let addrs: Vec<String> = p.hostaddrs.iter().map(|a| a.to_string()).collect();
+                    let have = (
+                        p.user.as_str(),
+                        p.password.as_deref(),
+                        p.dbname.as_str(),
+                        hosts.join(","),
+                        ports.join(","),
+                        addrs.join(","),
+                    );
+                    let want = (
+                        user,
+                        pw,
+                        db,
+                        host.to_string(),
+                        port.to_string(),
+                        addr.to_string(),
+                    );
+                    if have != want {
+                        wrong.push(format!("{uri}: want {want:?}, have {have:?}"));
+                    }
+                }
+                (Err(part), Err(e)) if e.to_string().contains(part) => {}
+                (want, got) => wrong.push(format!("{uri}: want {want:?}, got {got:?}")),
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     }
 
     #[test]
