@@ -49,24 +49,43 @@ pub fn run(cli: Cli) -> Result<()> {
         .map_err(|e| Error::internal("cannot start the async runtime").with_source(e))?;
     runtime.block_on(async {
         // Listening starts before any work, so a signal that comes early is not lost.
-        let signals = Signals::new()?;
-        tokio::select! {
+        let mut signals = Signals::new()?;
+        let result = tokio::select! {
             result = dispatch(cli, &config) => result,
             kind = signals.recv() => {
                 // SQLite works on threads of its own: stop them, so nothing they were
                 // writing commits after we leave.
                 db::sqlite::interrupt_all();
-                Err(Error::new(kind, match kind {
-                    Kind::Terminated => "terminated by SIGTERM; what was not committed yet was \
-                        rolled back (each migration commits on its own: `status` shows where the \
-                        database stands)",
-                    _ => "interrupted by SIGINT; what was not committed yet was rolled back \
-                        (each migration commits on its own: `status` shows where the database \
-                        stands)",
-                }))
+                return Err(Error::new(kind, format!(
+                    "{}; what was not committed yet was rolled back (each migration commits on \
+                     its own: `status` shows where the database stands)",
+                    signal_name(kind)
+                )));
+            }
+        };
+        // A signal that came as the work ended is still not success: say that it came, and
+        // that it changed nothing. (A failure keeps its own message and code.)
+        if result.is_ok() {
+            tokio::task::yield_now().await;
+            if let Some(kind) = futures_util::FutureExt::now_or_never(signals.recv()) {
+                return Err(Error::new(
+                    kind,
+                    format!(
+                        "{} after the work was done (everything was committed)",
+                        signal_name(kind)
+                    ),
+                ));
             }
         }
+        result
     })
+}
+
+fn signal_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Terminated => "terminated by SIGTERM",
+        _ => "interrupted by SIGINT",
+    }
 }
 
 async fn dispatch(cli: Cli, config: &Config) -> Result<()> {
@@ -108,7 +127,7 @@ impl Signals {
         })
     }
 
-    async fn recv(mut self) -> Kind {
+    async fn recv(&mut self) -> Kind {
         tokio::select! {
             _ = self.int.recv() => Kind::Interrupted,
             _ = self.term.recv() => Kind::Terminated,
