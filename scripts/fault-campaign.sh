@@ -47,15 +47,22 @@ def big_source():
     c.commit(); c.close()
     return path
 
+def fresh_url(dialect):
+    return pg_db()[1] if dialect == "pg" else f"sqlite:///{tempfile.mkdtemp()}/y.db"
+
+def duration(args, url):
+    t = time.perf_counter()
+    run(args, url).check_returncode()
+    return time.perf_counter() - t
+
 def kill_up(dialect, sig):
+    # Signals land at a uniformly random moment of a run as long as an undisturbed one.
+    span = duration(["up"], fresh_url(dialect))
     outcomes, bad = {}, 0
     for i in range(runs):
-        if dialect == "pg":
-            db, url = pg_db()
-        else:
-            url = f"sqlite:///{tempfile.mkdtemp()}/y.db"
+        url = fresh_url(dialect)
         p = start(["up"], url)
-        time.sleep(random.uniform(0, 0.06))
+        time.sleep(random.uniform(0, span))
         p.send_signal(sig)
         out, err = p.communicate()
         outcomes[p.returncode] = outcomes.get(p.returncode, 0) + 1
@@ -68,11 +75,13 @@ def kill_up(dialect, sig):
     return outcomes, bad
 
 def signal_load(command, dest, sig):
+    # The first round measures an undisturbed run; the others are signalled within its span.
     src = big_source()
     export = os.path.join(tempfile.mkdtemp(), "x.json")
     run(["export", "--out", export], f"sqlite:///{src}").check_returncode()
     outcomes, bad = {}, 0
-    for i in range(runs):
+    span = None
+    for i in range(runs + 1):
         if dest == "pg":
             db, url = pg_db()
             run(["up"], url).check_returncode()
@@ -87,8 +96,11 @@ def signal_load(command, dest, sig):
             c.commit(); c.close()
             count = lambda t: sqlite3.connect(path).execute(f"SELECT count(*) FROM {t}").fetchone()[0]
         args = ["copy", "--from", f"sqlite:///{src}", "--replace"] if command == "copy" else ["import", export, "--replace"]
+        if span is None:
+            span = duration(args, url)
+            continue
         p = start(args, url)
-        time.sleep(random.uniform(0.05, 2.0))
+        time.sleep(random.uniform(0, span))
         p.send_signal(sig)
         out, err = p.communicate()
         outcomes[p.returncode] = outcomes.get(p.returncode, 0) + 1
