@@ -26,6 +26,7 @@ if [ ! -f "$src" ]; then
 fi
 # shellcheck source=scripts/pg.sh
 . "$root/scripts/pg.sh"
+# shellcheck disable=SC2119 # no options: a trust cluster
 start_pg
 export PGTZ=UTC
 python3 - "$bin" "$src" "$port" "$data" "$other" <<'PY'
