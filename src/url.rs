@@ -256,9 +256,10 @@ fn split_query(rest: &str) -> Result<(&str, Vec<(String, String)>)> {
 }
 
 fn parse_sqlite(rest: &str) -> Result<Parsed> {
-    let (main, params) = split_query(rest)?;
-    let (host, path) = main.split_once('/').unwrap_or((main, ""));
-    if let Some((info, _)) = host.rsplit_once('@') {
+    // Credentials are looked for before anything else is read, as for PostgreSQL: the part
+    // before the first '/' up to its last '@'.
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    if let Some((info, _)) = authority.rsplit_once('@') {
         // A user and password have no place here; mask the password before saying so.
         if let Some((_, pw)) = info.split_once(':') {
             crate::redact::register(pw);
@@ -271,6 +272,9 @@ fn parse_sqlite(rest: &str) -> Result<Parsed> {
              or sqlite:////absolute.db)",
         ));
     }
+    let may_hold_password = rest.contains('@');
+    let (main, params) = split_query(rest).map_err(|e| unechoed(e, may_hold_password))?;
+    let (host, path) = main.split_once('/').unwrap_or((main, ""));
     if !host.is_empty() {
         return Err(Error::config(format!(
             "DATABASE_URL: a SQLite URL has no host, found '{host}' (use sqlite:///relative.db or sqlite:////absolute.db)"
