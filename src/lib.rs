@@ -18,6 +18,7 @@ pub mod config;
 pub mod connect;
 pub mod db;
 pub mod error;
+pub mod expr;
 pub mod lock;
 pub mod logging;
 pub mod migrate;

@@ -15,7 +15,14 @@ pub async fn run(config: &Config, url: &DbUrl, args: &VerifyArgs) -> Result<()> 
     let version = migrate::current_version(&db).await?;
     let expected = db.expected_schema(version).await?;
     let live = db.live_schema().await?;
-    let diffs = schema::diff(&expected, &live, false);
+    // Tables the migrations do not make (alembic_version, the app's own) are not ours to
+    // judge: named, never a difference.
+    let diffs = schema::diff(&expected, &live, true);
+    let unmanaged: Vec<&String> = live
+        .tables
+        .keys()
+        .filter(|t| !expected.tables.contains_key(*t))
+        .collect();
     let tables: Vec<String> = live.tables.keys().cloned().collect();
     let counts = db.row_counts(&tables).await?;
     if args.json {
@@ -23,6 +30,7 @@ pub async fn run(config: &Config, url: &DbUrl, args: &VerifyArgs) -> Result<()> 
             "database": url.to_string(),
             "version": version,
             "differences": diffs,
+            "not_managed": unmanaged,
             "row_counts": counts.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
         });
         crate::outln!(
@@ -34,6 +42,9 @@ pub async fn run(config: &Config, url: &DbUrl, args: &VerifyArgs) -> Result<()> 
         crate::outln!("schema version: {version}")?;
         for (t, n) in &counts {
             crate::outln!("  {t:<20} {n:>10} rows")?;
+        }
+        for t in &unmanaged {
+            crate::outln!("not managed: table {t} (not made by the migrations; left alone)")?;
         }
         if diffs.is_empty() {
             crate::outln!("schema matches version {version}")?;
