@@ -18,6 +18,7 @@ Environment:
                             gives way to the app and retries (default 3)
   MIGRATE_STRICT            true: a database newer than this binary is an error (default false)
   MIGRATE_ALLOW_DATA_LOSS   true: same as `down --yes`
+  MIGRATE_BASELINE          true: `up` adopts a database made before this tool (as `baseline`)
   MIGRATE_LOG_FORMAT        plain (default) or json
   RUST_LOG                  log filter (default info)
 ";

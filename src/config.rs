@@ -34,6 +34,7 @@ struct Raw {
     migrate_strict: Option<String>,
     migrate_log_format: Option<String>,
     migrate_allow_data_loss: Option<String>,
+    migrate_baseline: Option<String>,
     railway_environment: Option<String>,
     railway_project_id: Option<String>,
 }
@@ -68,6 +69,10 @@ pub struct Config {
     pub strict: bool,
     /// `MIGRATE_LOG_FORMAT`: `plain` (default) or `json`.
     pub log_format: LogFormat,
+    /// `MIGRATE_BASELINE`: `up` adopts a history-less database whose schema is a version by
+    /// meaning (as `baseline`, under the lock), then applies the rest (Flyway's
+    /// `baselineOnMigrate`).
+    pub baseline_on_migrate: bool,
     /// `MIGRATE_ALLOW_DATA_LOSS`: the environment form of `down --yes`.
     pub allow_data_loss: bool,
     /// `RAILWAY_ENVIRONMENT` or `RAILWAY_PROJECT_ID` is set: we run on Railway.
@@ -88,6 +93,7 @@ impl Config {
             migrate_strict: var("MIGRATE_STRICT")?,
             migrate_log_format: var("MIGRATE_LOG_FORMAT")?,
             migrate_allow_data_loss: var("MIGRATE_ALLOW_DATA_LOSS")?,
+            migrate_baseline: var("MIGRATE_BASELINE")?,
             railway_environment: var("RAILWAY_ENVIRONMENT")?,
             railway_project_id: var("RAILWAY_PROJECT_ID")?,
         })
@@ -113,6 +119,7 @@ impl Config {
             )?,
             strict: flag(raw.migrate_strict, "MIGRATE_STRICT")?,
             allow_data_loss: flag(raw.migrate_allow_data_loss, "MIGRATE_ALLOW_DATA_LOSS")?,
+            baseline_on_migrate: flag(raw.migrate_baseline, "MIGRATE_BASELINE")?,
             log_format: match raw.migrate_log_format.as_deref().map(str::trim) {
                 None | Some("") | Some("plain") | Some("text") => LogFormat::Plain,
                 Some("json") => LogFormat::Json,

@@ -302,7 +302,8 @@ pub async fn refuse_untracked(db: &Database) -> Result<()> {
         format!(
             "the database already has YogaFlow tables ({}) but no {HISTORY_TABLE}: it was made \
              before yogaflow-migrate (for example by Alembic). Adopt it with `yogaflow-migrate \
-             baseline`, which checks its schema and records the migrations without running them",
+             baseline`, which checks its schema and records the migrations without running them, \
+             or let the deploy do that with MIGRATE_BASELINE=true",
             found.join(", ")
         ),
     ))
@@ -355,6 +356,110 @@ pub fn report_ahead(state: &State, strict: bool) -> Result<()> {
     }
     log::warn!("{msg}; continuing without changes (MIGRATE_STRICT=true makes this an error)");
     Ok(())
+}
+
+/// Adopts a database made before this tool (by Alembic or `create_all`) at `version`: checks
+/// that it has no history and that its schema is, by meaning, the one `version` should have,
+/// then records 1..=`version` without running them, in one transaction. The caller holds the
+/// migration lock.
+pub async fn adopt(db: &mut Database, version: i32) -> Result<()> {
+    if let Some(history) = db.read_history().await? {
+        if !history.is_empty() {
+            return Err(Error::new(
+                Kind::Diverged,
+                format!(
+                    "the database already has a migration history (version {}): baseline is only for databases without one",
+                    history.iter().map(|a| a.version).max().unwrap_or(0)
+                ),
+            ));
+        }
+    }
+    let expected = db.expected_schema(version).await?;
+    let live = db.live_schema().await?;
+    let others: Vec<&str> = live
+        .tables
+        .keys()
+        .filter(|t| !expected.tables.contains_key(*t) && !APP_TABLES.contains(&t.as_str()))
+        .map(|s| s.as_str())
+        .collect();
+    if !others.is_empty() {
+        log::info!(
+            "tables outside the YogaFlow schema are left alone: {}",
+            others.join(", ")
+        );
+    }
+    let mut diffs = later_tables(&expected, &live);
+    diffs.extend(crate::schema::diff(&expected, &live, true));
+    if !diffs.is_empty() {
+        return Err(Error::new(
+            Kind::SchemaDiffers,
+            format!(
+                "refusing to baseline at version {version}: the schema differs in {} place(s): {}",
+                diffs.len(),
+                diffs.join("; ")
+            ),
+        ));
+    }
+    let adopted: Vec<_> = migrations(db.dialect())
+        .into_iter()
+        .filter(|m| m.version <= version)
+        .collect();
+    db.run_step(Step::Record(&adopted)).await?;
+    log::info!("baselined: migrations 1 to {version} recorded as applied without running them");
+    Ok(())
+}
+
+/// YogaFlow tables the database has that `expected` (a version's schema) does not: tables of
+/// later versions. A database holding them is not at that version, whatever else matches.
+fn later_tables(expected: &crate::schema::Schema, live: &crate::schema::Schema) -> Vec<String> {
+    live.tables
+        .keys()
+        .filter(|t| APP_TABLES.contains(&t.as_str()) && !expected.tables.contains_key(*t))
+        .map(|t| format!("table {t}: belongs to a later version"))
+        .collect()
+}
+
+/// `MIGRATE_BASELINE=true` on a database with YogaFlow tables and no history: under the lock
+/// (several replicas may start at once), unless another replica adopted it meanwhile, find
+/// the newest version whose schema the database has, by meaning, and adopt it there; `up` then
+/// applies the rest.
+pub async fn adopt_on_deploy(db: &mut Database, lock_timeout: Duration) -> Result<()> {
+    db.with_lock(lock_timeout, async |db: &mut Database| {
+        if db.read_history().await?.is_some() {
+            log::info!("another process adopted the database meanwhile");
+            return Ok(());
+        }
+        let live = db.live_schema().await?;
+        let known = migrations(db.dialect());
+        let mut closest: Option<(i32, Vec<String>)> = None;
+        for m in known.iter().rev() {
+            let expected = db.expected_schema(m.version).await?;
+            let mut diffs = later_tables(&expected, &live);
+            diffs.extend(crate::schema::diff(&expected, &live, true));
+            if diffs.is_empty() {
+                log::info!(
+                    "MIGRATE_BASELINE=true: the schema is version {} by meaning; adopting it",
+                    m.version
+                );
+                return adopt(db, m.version).await;
+            }
+            if closest.as_ref().is_none_or(|(_, d)| diffs.len() < d.len()) {
+                closest = Some((m.version, diffs));
+            }
+        }
+        let (v, diffs) = closest.unwrap_or_default();
+        Err(Error::new(
+            Kind::SchemaDiffers,
+            format!(
+                "MIGRATE_BASELINE=true, but the schema is no version of this binary by meaning; \
+                 closest is version {v}, which differs in {} place(s): {}; nothing was changed \
+                 (`yogaflow-migrate baseline --version N` names the differences)",
+                diffs.len(),
+                diffs.join("; ")
+            ),
+        ))
+    })
+    .await
 }
 
 /// Applies what is pending up to `to`, under the migration lock (waiting up to

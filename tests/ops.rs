@@ -516,3 +516,71 @@ fn baseline_and_verify_compare_by_meaning_on_sqlite() {
         r.stdout
     );
 }
+
+/// MIGRATE_BASELINE=true: the first deploy over the Alembic-made database adopts it at the
+/// version its schema has (4 here: no V5 indexes) and applies the rest; eight replicas at once
+/// record each version exactly once. Without the variable the refusal names it.
+#[test]
+fn deploys_adopt_an_alembic_database_when_asked() {
+    let db = cluster().create_db();
+    let url = cluster().url(&db);
+    let at_v4: String = ALEMBIC_PG
+        .lines()
+        .filter(|l| !l.starts_with("CREATE INDEX"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    cluster().psql(&db, &at_v4);
+    let r = cmd(&url, &["up"]);
+    r.assert_code(7);
+    assert!(r.stderr.contains("MIGRATE_BASELINE=true"), "{}", r.stderr);
+    let replicas: Vec<_> = (0..8)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                run(
+                    &["up"],
+                    &[("DATABASE_URL", &url), ("MIGRATE_BASELINE", "true")],
+                )
+            })
+        })
+        .collect();
+    for r in replicas {
+        let r = r.join().unwrap();
+        r.assert_code(0);
+    }
+    assert_eq!(
+        cluster().psql(
+            &db,
+            "SELECT string_agg(version::text, ',' ORDER BY version) FROM refinery_schema_history"
+        ),
+        "1,2,3,4,5"
+    );
+    cmd(&url, &["verify"]).assert_code(0);
+    assert_eq!(cluster().psql(&db, "SELECT count(*) FROM users"), "1");
+}
+
+#[test]
+fn deploy_adoption_refuses_a_schema_that_is_no_version() {
+    let db = cluster().create_db();
+    let url = cluster().url(&db);
+    cluster().psql(&db, ALEMBIC_PG);
+    cluster().psql(&db, "ALTER TABLE poses DROP COLUMN category");
+    let r = run(
+        &["up"],
+        &[("DATABASE_URL", &url), ("MIGRATE_BASELINE", "true")],
+    );
+    r.assert_code(9);
+    assert!(r.stderr.contains("closest is version 5"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("column poses.category: missing"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        cluster().psql(
+            &db,
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'refinery_schema_history'"
+        ),
+        "0"
+    );
+}

@@ -4,10 +4,9 @@
 
 use crate::cli::BaselineArgs;
 use crate::config::Config;
-use crate::db::{Database, Step};
-use crate::error::{Error, Kind, Result};
+use crate::db::Database;
+use crate::error::{Error, Result};
 use crate::migrate;
-use crate::schema;
 use crate::url::DbUrl;
 
 /// Runs `baseline`.
@@ -29,44 +28,6 @@ async fn baseline_locked(db: &mut Database, args: &BaselineArgs) -> Result<()> {
             "--version {version} is not a migration version of this binary (1 to {latest})"
         )));
     }
-    if let Some(history) = db.read_history().await? {
-        if !history.is_empty() {
-            return Err(Error::new(
-                Kind::Diverged,
-                format!(
-                    "the database already has a migration history (version {}): baseline is only for databases without one",
-                    history.iter().map(|a| a.version).max().unwrap_or(0)
-                ),
-            ));
-        }
-    }
-    let expected = db.expected_schema(version).await?;
-    let live = db.live_schema().await?;
-    let others: Vec<&str> = live
-        .tables
-        .keys()
-        .filter(|t| !expected.tables.contains_key(*t))
-        .map(|s| s.as_str())
-        .collect();
-    if !others.is_empty() {
-        log::info!(
-            "tables outside the YogaFlow schema are left alone: {}",
-            others.join(", ")
-        );
-    }
-    let diffs = schema::diff(&expected, &live, true);
-    if !diffs.is_empty() {
-        return Err(Error::new(
-            Kind::SchemaDiffers,
-            format!(
-                "refusing to baseline at version {version}: the schema differs in {} place(s): {}",
-                diffs.len(),
-                diffs.join("; ")
-            ),
-        ));
-    }
-    let adopted: Vec<_> = known.into_iter().filter(|m| m.version <= version).collect();
-    db.run_step(Step::Record(&adopted)).await?;
-    log::info!("baselined: migrations 1 to {version} recorded as applied without running them");
+    migrate::adopt(db, version).await?;
     Ok(())
 }

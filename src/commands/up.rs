@@ -4,7 +4,7 @@
 use crate::cli::UpArgs;
 use crate::config::Config;
 use crate::db::Database;
-use crate::error::Result;
+use crate::error::{Kind, Result};
 use crate::migrate::{self, State};
 use crate::url::DbUrl;
 use std::time::Instant;
@@ -14,7 +14,17 @@ pub async fn run(config: &Config, url: &DbUrl, args: &UpArgs) -> Result<()> {
     let start = Instant::now();
     log::info!("database: {url}");
     let mut db = Database::open(url, config.for_writing()).await?;
-    let state = migrate::current_state(&db, args.to_version).await?;
+    let state = match migrate::current_state(&db, args.to_version).await {
+        Err(e)
+            if e.kind() == Kind::Diverged
+                && config.baseline_on_migrate
+                && db.read_history().await?.is_none() =>
+        {
+            migrate::adopt_on_deploy(&mut db, config.lock_timeout).await?;
+            migrate::current_state(&db, args.to_version).await?
+        }
+        other => other?,
+    };
     migrate::report_ahead(&state, config.strict)?;
     if state.pending.is_empty() && !args.dry_run {
         log::info!(
