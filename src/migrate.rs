@@ -419,6 +419,56 @@ fn later_tables(expected: &crate::schema::Schema, live: &crate::schema::Schema) 
         .collect()
 }
 
+/// The newest version whose schema a database without history has, by meaning (tables of
+/// later versions disqualify a version); or, when none matches, the closest version and its
+/// differences.
+pub async fn version_by_meaning(
+    db: &Database,
+) -> Result<std::result::Result<i32, (i32, Vec<String>)>> {
+    let live = db.live_schema().await?;
+    let mut closest: Option<(i32, Vec<String>)> = None;
+    for m in migrations(db.dialect()).iter().rev() {
+        let expected = db.expected_schema(m.version).await?;
+        let mut diffs = later_tables(&expected, &live);
+        diffs.extend(crate::schema::diff(&expected, &live, true));
+        if diffs.is_empty() {
+            return Ok(Ok(m.version));
+        }
+        if closest.as_ref().is_none_or(|(_, d)| diffs.len() < d.len()) {
+            closest = Some((m.version, diffs));
+        }
+    }
+    Ok(Err(closest.unwrap_or_default()))
+}
+
+/// The schema version of a database read as a source (`export`, `copy --from`): its history's,
+/// or, for one the backend made before this tool (no history), the version its schema has by
+/// meaning. Never writes to it.
+pub async fn source_version(db: &Database) -> Result<i32> {
+    if db.read_history().await?.is_some() {
+        return current_version(db).await;
+    }
+    let tables = db.table_names().await?;
+    if !tables.iter().any(|t| APP_TABLES.contains(&t.as_str())) {
+        return Ok(0);
+    }
+    match version_by_meaning(db).await? {
+        Ok(v) => {
+            log::info!("the source has no migration history; its schema is version {v} by meaning");
+            Ok(v)
+        }
+        Err((v, diffs)) => Err(Error::new(
+            Kind::SchemaDiffers,
+            format!(
+                "it has no migration history and its schema is no version of this binary by \
+                 meaning; closest is version {v}, which differs in {} place(s): {}",
+                diffs.len(),
+                diffs.join("; ")
+            ),
+        )),
+    }
+}
+
 /// `MIGRATE_BASELINE=true` on a database with YogaFlow tables and no history: under the lock
 /// (several replicas may start at once), unless another replica adopted it meanwhile, find
 /// the newest version whose schema the database has, by meaning, and adopt it there; `up` then
@@ -429,35 +479,24 @@ pub async fn adopt_on_deploy(db: &mut Database, lock_timeout: Duration) -> Resul
             log::info!("another process adopted the database meanwhile");
             return Ok(());
         }
-        let live = db.live_schema().await?;
-        let known = migrations(db.dialect());
-        let mut closest: Option<(i32, Vec<String>)> = None;
-        for m in known.iter().rev() {
-            let expected = db.expected_schema(m.version).await?;
-            let mut diffs = later_tables(&expected, &live);
-            diffs.extend(crate::schema::diff(&expected, &live, true));
-            if diffs.is_empty() {
+        match version_by_meaning(db).await? {
+            Ok(v) => {
                 log::info!(
-                    "MIGRATE_BASELINE=true: the schema is version {} by meaning; adopting it",
-                    m.version
+                    "MIGRATE_BASELINE=true: the schema is version {v} by meaning; adopting it"
                 );
-                return adopt(db, m.version).await;
+                adopt(db, v).await
             }
-            if closest.as_ref().is_none_or(|(_, d)| diffs.len() < d.len()) {
-                closest = Some((m.version, diffs));
-            }
+            Err((v, diffs)) => Err(Error::new(
+                Kind::SchemaDiffers,
+                format!(
+                    "MIGRATE_BASELINE=true, but the schema is no version of this binary by \
+                     meaning; closest is version {v}, which differs in {} place(s): {}; nothing \
+                     was changed (`yogaflow-migrate baseline --version N` names the differences)",
+                    diffs.len(),
+                    diffs.join("; ")
+                ),
+            )),
         }
-        let (v, diffs) = closest.unwrap_or_default();
-        Err(Error::new(
-            Kind::SchemaDiffers,
-            format!(
-                "MIGRATE_BASELINE=true, but the schema is no version of this binary by meaning; \
-                 closest is version {v}, which differs in {} place(s): {}; nothing was changed \
-                 (`yogaflow-migrate baseline --version N` names the differences)",
-                diffs.len(),
-                diffs.join("; ")
-            ),
-        ))
     })
     .await
 }

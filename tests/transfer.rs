@@ -454,3 +454,83 @@ fn a_kill_in_the_middle_leaves_the_target_as_it_was() {
         "target changed"
     );
 }
+
+/// A developer's SQLite file as the backend made it: no history (Alembic's table instead).
+/// `copy --from` and `export` read it as it is, at the version its schema has by meaning,
+/// and never write to it (its bytes are the same afterwards).
+#[test]
+fn a_source_without_history_is_read_as_it_is() {
+    let source = sqlalchemy_source();
+    let want = export_tables(&source.url());
+    source.sqlite(
+        "DROP TABLE refinery_schema_history;
+         CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY);
+         INSERT INTO alembic_version VALUES ('a1b2c3d4e5f6');",
+    );
+    let before = std::fs::read(source.path()).unwrap();
+    let (db, url) = pg_db();
+    let r = run(
+        &["copy", "--from", &source.url()],
+        &[("DATABASE_URL", &url)],
+    );
+    r.assert_code(0);
+    assert!(
+        r.stderr.contains("its schema is version 5 by meaning"),
+        "{}",
+        r.stderr
+    );
+    assert_same(
+        &export_tables(&url),
+        &want,
+        "copy from a source without history",
+    );
+    let exported = run(
+        &["export", "--out", "-"],
+        &[("DATABASE_URL", &source.url())],
+    );
+    exported.assert_code(0);
+    assert_eq!(
+        std::fs::read(source.path()).unwrap(),
+        before,
+        "the source was written to"
+    );
+    every_table_takes_a_row_without_id(&db);
+}
+
+/// A source whose history says less than its tables (a baseline at too old a version) is
+/// refused: a copy would leave the later tables' rows behind and still say "done".
+#[test]
+fn a_source_with_tables_beyond_its_history_is_refused() {
+    let source = sqlalchemy_source();
+    source.sqlite("DELETE FROM refinery_schema_history WHERE version > 1");
+    let (db, url) = pg_db();
+    let r = run(
+        &["copy", "--from", &source.url()],
+        &[("DATABASE_URL", &url)],
+    );
+    r.assert_code(10);
+    assert!(
+        r.stderr.contains("beyond its recorded schema version"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        cluster().psql(
+            &db,
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'users'"
+        ),
+        "1"
+    );
+    assert_eq!(cluster().psql(&db, "SELECT count(*) FROM users"), "0");
+    // Errors say which side they are about.
+    let r = run(
+        &["copy", "--from", "sqlite:////no/such/dev.db"],
+        &[("DATABASE_URL", &url)],
+    );
+    r.assert_code(2);
+    assert!(
+        r.stderr.contains("source sqlite:/no/such/dev.db"),
+        "{}",
+        r.stderr
+    );
+}

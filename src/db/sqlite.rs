@@ -67,7 +67,13 @@ impl Sqlite {
                 path.display()
             )));
         }
-        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        // A reader (status, verify, a source) opens the file read-only: it is never written,
+        // not even by accident.
+        let mut flags = if options.lock_wait.is_none() && !options.create {
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+        } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         if options.create {
             flags |= OpenFlags::SQLITE_OPEN_CREATE;
         }

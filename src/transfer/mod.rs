@@ -79,10 +79,31 @@ fn pair_specs(
     td: Dialect,
 ) -> Result<Vec<TableSpec>> {
     let mut specs = Vec::new();
+    let missing: Vec<String> = app_tables(target)
+        .into_iter()
+        .filter(|t| !source.tables.contains_key(t))
+        .collect();
+    let beyond: Vec<String> = app_tables(source)
+        .into_iter()
+        .filter(|t| !target.tables.contains_key(t))
+        .collect();
+    if !beyond.is_empty() {
+        return Err(Error::data(format!(
+            "the source holds table(s) {} beyond its recorded schema version: its history is \
+             behind its tables (a baseline at too old a version?); refusing a copy that would \
+             leave them out; nothing was written",
+            beyond.join(", ")
+        )));
+    }
+    if !missing.is_empty() {
+        // A partial copy must never look like a whole one.
+        return Err(Error::data(format!(
+            "the source lacks table(s) {} that the target has at the same schema version: \
+             refusing a partial copy; nothing was written",
+            missing.join(", ")
+        )));
+    }
     for t in app_tables(target) {
-        if !source.tables.contains_key(&t) {
-            continue;
-        }
         let cols = columns(source, &t);
         if let Some(extra) = cols
             .iter()
@@ -133,8 +154,11 @@ fn spawn_reader(source: &DbUrl, options: OpenOptions, specs: Vec<TableSpec>) -> 
 /// Runs `export`.
 pub async fn export(config: &Config, url: &DbUrl, args: &ExportArgs) -> Result<()> {
     log::info!("exporting {url}");
-    let db = Database::open(url, config.for_reading()).await?;
-    let version = migrate::current_version(&db).await?;
+    let source = |e: Error| e.context(format!("source {url}"));
+    let db = Database::open(url, config.for_reading())
+        .await
+        .map_err(source)?;
+    let version = migrate::source_version(&db).await.map_err(source)?;
     let live = db.live_schema().await?;
     let dialect = db.dialect();
     let mut specs = Vec::new();
@@ -312,11 +336,17 @@ pub async fn copy(config: &Config, destination: &DbUrl, args: &CopyArgs) -> Resu
         return Err(Error::config("--from and the target are the same database"));
     }
     log::info!("copying {source} into {destination}");
-    let src = Database::open(&source, config.for_reading()).await?;
-    let version = migrate::current_version(&src).await?;
-    let source_schema = src.live_schema().await?;
-    let mut db = align_destination(config, destination, version).await?;
-    let target_schema = db.live_schema().await?;
+    let side = |e: Error| e.context(format!("source {source}"));
+    let src = Database::open(&source, config.for_reading())
+        .await
+        .map_err(side)?;
+    let version = migrate::source_version(&src).await.map_err(side)?;
+    let source_schema = src.live_schema().await.map_err(side)?;
+    let target = |e: Error| e.context(format!("target {destination}"));
+    let mut db = align_destination(config, destination, version)
+        .await
+        .map_err(target)?;
+    let target_schema = db.live_schema().await.map_err(target)?;
     let mut specs = pair_specs(&source_schema, src.dialect(), &target_schema, db.dialect())?;
     for spec in &mut specs {
         spec.checksum = !args.no_verify;
