@@ -60,6 +60,7 @@ fn specs() -> Vec<TableSpec> {
         columns: cols.iter().map(|(c, _)| c.to_string()).collect(),
         source_kinds: cols.iter().map(|(_, k)| *k).collect(),
         target_kinds: cols.iter().map(|(_, k)| *k).collect(),
+        target_nullable: cols.iter().map(|_| true).collect(),
         checksum: true,
     };
     let int4 = ColKind::Int { int4: true };

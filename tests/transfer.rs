@@ -534,3 +534,46 @@ fn a_source_with_tables_beyond_its_history_is_refused() {
         r.stderr
     );
 }
+
+/// One JSON null rule on every route: in a nullable JSON column a JSON `null` (SQLAlchemy
+/// writes `'null'` for `None`) and SQL NULL are both SQL NULL; in a NOT NULL JSON column both
+/// are the JSON value `null`. copy, export and import agree.
+#[test]
+fn json_null_follows_one_rule_on_every_route() {
+    let source = sqlalchemy_source();
+    source.sqlite("UPDATE poses SET benefits = 'null', metadata = 'null' WHERE id = 1");
+    let check_pg = |db: &str, route: &str| {
+        assert_eq!(
+            cluster().psql(
+                db,
+                "SELECT benefits IS NULL, metadata = 'null'::jsonb FROM poses WHERE id = 1"
+            ),
+            "t|t",
+            "{route}"
+        );
+    };
+    let (copied, url) = pg_db();
+    run(
+        &["copy", "--from", &source.url()],
+        &[("DATABASE_URL", &url)],
+    )
+    .assert_code(0);
+    check_pg(&copied, "copy");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("x.json");
+    let file = file.to_str().unwrap();
+    run(
+        &["export", "--out", file],
+        &[("DATABASE_URL", &source.url())],
+    )
+    .assert_code(0);
+    let (imported, url) = pg_db();
+    run(&["import", file], &[("DATABASE_URL", &url)]).assert_code(0);
+    check_pg(&imported, "export from SQLite, import into PostgreSQL");
+    let back = TempSqlite::new();
+    run(&["import", file], &[("DATABASE_URL", &back.url())]).assert_code(0);
+    assert_eq!(
+        back.sqlite("SELECT benefits IS NULL, metadata FROM poses WHERE id = 1"),
+        "1|null"
+    );
+}

@@ -63,6 +63,13 @@ fn kinds(schema: &Schema, table: &str, cols: &[String], dialect: Dialect) -> Res
         .collect()
 }
 
+/// Whether each of `cols` of `table` allows NULL.
+fn nullable(schema: &Schema, table: &str, cols: &[String]) -> Vec<bool> {
+    cols.iter()
+        .map(|c| schema.tables[table].columns[c].nullable)
+        .collect()
+}
+
 /// The YogaFlow tables of `schema` in load order.
 fn app_tables(schema: &Schema) -> Vec<String> {
     load_order(schema)
@@ -117,6 +124,7 @@ fn pair_specs(
             checksum: false,
             source_kinds: kinds(source, &t, &cols, sd)?,
             target_kinds: kinds(target, &t, &cols, td)?,
+            target_nullable: nullable(target, &t, &cols),
             columns: cols,
             name: t,
         });
@@ -166,6 +174,7 @@ pub async fn export(config: &Config, url: &DbUrl, args: &ExportArgs) -> Result<(
         let cols = columns(&live, &t);
         let k = kinds(&live, &t, &cols, dialect)?;
         specs.push(TableSpec {
+            target_nullable: nullable(&live, &t, &cols),
             name: t,
             columns: cols,
             source_kinds: k.clone(),

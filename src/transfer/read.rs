@@ -2,7 +2,7 @@
 //! thread of its own (so reading, converting and writing use both cores) and handed to the
 //! writer as [`Event`]s through a bounded channel: memory stays flat whatever the size.
 
-use super::value::{convert, raw_from_json, ColKind, Raw, Value};
+use super::value::{convert, json_null_rule, raw_from_json, ColKind, Raw, Value};
 use crate::db::quote_ident;
 use crate::error::{Error, Result};
 use crate::url::{PgUrl, SqliteUrl};
@@ -26,6 +26,8 @@ pub struct TableSpec {
     pub source_kinds: Vec<ColKind>,
     /// What each target column takes.
     pub target_kinds: Vec<ColKind>,
+    /// Whether each target column allows NULL (for the JSON null rule, see `value`).
+    pub target_nullable: Vec<bool>,
     /// Whether the reader computes the content checksum (only `copy` compares it).
     pub checksum: bool,
 }
@@ -152,7 +154,8 @@ pub fn convert_row(
 ) -> Result<Vec<Value>> {
     let mut out = Vec::with_capacity(raws.len());
     for (i, (raw, kind)) in raws.into_iter().zip(&spec.target_kinds).enumerate() {
-        match convert(raw, *kind) {
+        let nullable = spec.target_nullable.get(i).copied().unwrap_or(true);
+        match convert(raw, *kind).map(|v| json_null_rule(v, *kind, nullable)) {
             Ok(v) => out.push(v),
             Err(why) => {
                 let id = spec

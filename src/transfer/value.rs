@@ -202,6 +202,19 @@ fn type_name(raw: &Raw) -> &'static str {
     }
 }
 
+/// The one JSON null rule of `copy`, `import` and `export`: to the app (SQLAlchemy's `JSON`
+/// reads both as `None`) a JSON `null` and SQL NULL are one value, and the JSON export cannot
+/// tell them apart. So in a JSON column that allows NULL both are SQL NULL, and in a NOT NULL
+/// JSON column both are the JSON value `null`: every route gives the same result, and a row
+/// the backend wrote (`'null'` text in SQLite for `None`) loads on PostgreSQL.
+pub fn json_null_rule(v: Value, kind: ColKind, nullable: bool) -> Value {
+    match (kind, v, nullable) {
+        (ColKind::Json, Value::Json(serde_json::Value::Null), true) => Value::Null,
+        (ColKind::Json, Value::Null, false) => Value::Json(serde_json::Value::Null),
+        (_, v, _) => v,
+    }
+}
+
 /// NUL is refused on every target, SQLite included, so that data can always move on to
 /// PostgreSQL (whose text and jsonb cannot hold it) and be exported again.
 fn check_json(v: serde_json::Value) -> Result<Value, String> {

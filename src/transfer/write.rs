@@ -3,7 +3,7 @@
 //! checksum that `copy` compares with the source's before committing.
 
 use super::read::{pg_raw, select_sql, sqlite_raw, Checksum, TableSpec};
-use super::value::{format_sqlite, ColKind, Value};
+use super::value::{format_sqlite, json_null_rule, ColKind, Value};
 use crate::db::postgres::describe;
 use crate::db::sqlite::{busy_error, Sqlite};
 use crate::db::{quote_ident, Database};
@@ -111,7 +111,8 @@ pub async fn pg_checksum(
         let mut values = Vec::with_capacity(spec.columns.len());
         for (i, kind) in spec.target_kinds.iter().enumerate() {
             let raw = pg_raw(&row, i, *kind)?;
-            values.push(super::value::convert(raw, *kind).map_err(Error::data)?);
+            let v = super::value::convert(raw, *kind).map_err(Error::data)?;
+            values.push(json_null_rule(v, *kind, spec.target_nullable[i]));
         }
         sum.add(&values);
     }
@@ -127,7 +128,8 @@ pub fn sqlite_checksum(c: &rusqlite::Connection, spec: &TableSpec) -> Result<(u6
         let mut values = Vec::with_capacity(spec.columns.len());
         for (i, kind) in spec.target_kinds.iter().enumerate() {
             let raw = sqlite_raw(row.get_ref(i)?);
-            values.push(super::value::convert(raw, *kind).map_err(Error::data)?);
+            let v = super::value::convert(raw, *kind).map_err(Error::data)?;
+            values.push(json_null_rule(v, *kind, spec.target_nullable[i]));
         }
         sum.add(&values);
     }
