@@ -32,6 +32,20 @@ fn assert_server_lets_go(c: &PgCluster) {
     );
 }
 
+/// Silences the cluster's port under `run` and expects it to notice within the bound: exit 3,
+/// "the connection ... was lost". The silence lasts as long as the returned hole.
+fn silence_and_expect_loss(c: &PgCluster, run: Spawned) -> (BlackHole, Run) {
+    let hole = BlackHole::port(c.port());
+    let r = run.finish(Duration::from_secs(60));
+    r.assert_code(3);
+    assert!(
+        r.stderr.contains("the connection to the database was lost"),
+        "{}",
+        r.stderr
+    );
+    (hole, r)
+}
+
 #[test]
 fn a_silent_first_host_gives_way_to_the_next() {
     let c = PgCluster::start(PgOptions::default());
@@ -94,16 +108,10 @@ fn silence_while_waiting_for_the_lock() {
         ],
     );
     migrator.wait_for("waiting for the migration lock", Duration::from_secs(30));
-    let hole = BlackHole::port(c.port());
-    let r = migrator.finish(Duration::from_secs(60));
-    r.assert_code(3);
-    assert!(
-        r.stderr.contains("the connection to the database was lost"),
-        "{}",
-        r.stderr
-    );
+    let (hole, _) = silence_and_expect_loss(&c, migrator);
     holder.kill().ok();
     holder.wait().ok();
+    // The holder's own session sleeps on with its lock; the migrator's must be gone.
     let gone = wait_until(Duration::from_secs(60), || migrator_sessions(&c) == "0");
     drop(hole);
     assert!(gone, "the server kept the migrator's session");
@@ -135,14 +143,7 @@ fn silence_in_the_middle_of_a_migration() {
         ],
     );
     migrator.wait_for("gave way to the app's traffic", Duration::from_secs(30));
-    let hole = BlackHole::port(c.port());
-    let r = migrator.finish(Duration::from_secs(60));
-    r.assert_code(3);
-    assert!(
-        r.stderr.contains("the connection to the database was lost"),
-        "{}",
-        r.stderr
-    );
+    let (hole, _) = silence_and_expect_loss(&c, migrator);
     app.kill().ok();
     app.wait().ok();
     assert_server_lets_go(&c);
@@ -178,19 +179,11 @@ fn silence_in_the_middle_of_a_copy() {
             ),
         ) == "1"
     });
-    let hole = BlackHole::port(c.port());
-    let r = copy.finish(Duration::from_secs(60));
-    assert!(
-        loading,
-        "the copy never reached practice_history:\n{}",
-        r.stderr
-    );
-    r.assert_code(3);
-    assert!(
-        r.stderr.contains("the connection to the database was lost"),
-        "{}",
-        r.stderr
-    );
+    if !loading {
+        let r = copy.finish(Duration::from_secs(60));
+        panic!("the copy never reached practice_history:\n{}", r.stderr);
+    }
+    let (hole, _) = silence_and_expect_loss(&c, copy);
     assert_server_lets_go(&c);
     drop(hole);
     assert_eq!(c.psql(&db, "SELECT count(*) FROM practice_history"), "0");
