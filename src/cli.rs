@@ -61,6 +61,21 @@ pub enum Command {
     /// Copy every row from another database into DATABASE_URL (or --to), all or nothing.
     #[command(after_help = crate::error::EXIT_CODES_HELP)]
     Copy(CopyArgs),
+    /// Write the four files of the next migration (up and undo, both dialects) and print them.
+    #[command(after_help = crate::error::EXIT_CODES_HELP)]
+    New(NewArgs),
+}
+
+/// `new` flags.
+#[derive(Args, Debug, Default, Clone)]
+pub struct NewArgs {
+    /// What the migration does, as a name: letters, digits and `_` (it becomes
+    /// `V<n>__<NAME>.sql`).
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The migrations folder, holding `postgres/` and `sqlite/` (run from the repository root).
+    #[arg(long, value_name = "DIR", default_value = "sql")]
+    pub dir: PathBuf,
 }
 
 /// `up` flags.

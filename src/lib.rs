@@ -92,6 +92,10 @@ fn signal_name(kind: Kind) -> &'static str {
 async fn dispatch(cli: Cli, config: &Config) -> Result<()> {
     use commands::*;
     let command = cli.command.unwrap_or(Command::Up(Default::default()));
+    if let Command::New(args) = &command {
+        // Works on the source tree, not a database.
+        return new::run(args);
+    }
     let url = match &command {
         Command::Copy(args) if args.to.is_some() => {
             config::parse_url(args.to.as_deref().unwrap_or_default())?
@@ -107,6 +111,7 @@ async fn dispatch(cli: Cli, config: &Config) -> Result<()> {
         Command::Export(args) => transfer::export(config, &url, &args).await,
         Command::Import(args) => transfer::import(config, &url, &args).await,
         Command::Copy(args) => transfer::copy(config, &url, &args).await,
+        Command::New(_) => unreachable!("handled above"),
     }
 }
 

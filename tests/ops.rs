@@ -584,3 +584,63 @@ fn deploy_adoption_refuses_a_schema_that_is_no_version() {
         "0"
     );
 }
+
+/// `new NAME` writes the four files of the next version (the highest in either dialect + 1),
+/// each opening with what belongs in it; a clash or a bad name is refused with nothing written.
+#[test]
+fn new_writes_the_next_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    let sql = dir.path().join("sql");
+    for d in ["postgres", "sqlite"] {
+        std::fs::create_dir_all(sql.join(d)).unwrap();
+        for entry in std::fs::read_dir(std::path::Path::new("sql").join(d)).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), sql.join(d).join(entry.file_name())).unwrap();
+        }
+    }
+    let r = run_in(dir.path(), &["new", "add_pose_tags"], &[]);
+    r.assert_code(0);
+    for path in [
+        "sql/postgres/V6__add_pose_tags.sql",
+        "sql/postgres/V6__add_pose_tags.down.sql",
+        "sql/sqlite/V6__add_pose_tags.sql",
+        "sql/sqlite/V6__add_pose_tags.down.sql",
+    ] {
+        assert!(r.stdout.contains(path), "{path} not printed:\n{}", r.stdout);
+        let text = std::fs::read_to_string(dir.path().join(path)).unwrap();
+        assert!(text.starts_with("-- "), "{path}: {text}");
+        assert!(
+            text.contains("Never edit this file once it has been deployed"),
+            "{path}"
+        );
+    }
+    assert!(
+        std::fs::read_to_string(dir.path().join("sql/postgres/V6__add_pose_tags.down.sql"))
+            .unwrap()
+            .contains("exactly as V5 made it")
+    );
+    let count = || std::fs::read_dir(sql.join("postgres")).unwrap().count();
+    let before = count();
+    let r = run_in(dir.path(), &["new", "add_pose_tags"], &[]);
+    r.assert_code(2);
+    assert!(
+        r.stderr.contains("exists already: V6__add_pose_tags"),
+        "{}",
+        r.stderr
+    );
+    let r = run_in(dir.path(), &["new", "add pose-tags"], &[]);
+    r.assert_code(2);
+    assert!(
+        r.stderr.contains("use letters, digits and '_'"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(count(), before);
+    // The next one takes version 7, in a folder given explicitly.
+    let r = run(&["new", "rename_x", "--dir", sql.to_str().unwrap()], &[]);
+    r.assert_code(0);
+    assert!(r.stdout.contains("V7__rename_x.sql"), "{}", r.stdout);
+    let r = run_in(dir.path(), &["new", "x", "--dir", "nowhere"], &[]);
+    r.assert_code(2);
+    assert!(r.stderr.contains("not a migrations folder"), "{}", r.stderr);
+}
