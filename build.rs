@@ -37,9 +37,11 @@ fn main() {
         )
         .unwrap();
         for (_, stem) in &ups {
-            let up = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join(&dir)
-                .join(format!("{stem}.sql"));
+            let up = Path::new(
+                &std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+            )
+            .join(&dir)
+            .join(format!("{stem}.sql"));
             let down = up.with_file_name(format!("{stem}.down.sql"));
             assert!(
                 down.exists(),
