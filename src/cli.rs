@@ -19,6 +19,8 @@ Environment:
   MIGRATE_STRICT            true: a database newer than this binary is an error (default false)
   MIGRATE_ALLOW_DATA_LOSS   true: same as `down --yes`
   MIGRATE_BASELINE          true: `up` adopts a database made before this tool (as `baseline`)
+  MIGRATE_LOCK              auto (default), session, or transaction (behind a pooler in
+                            transaction mode: PgBouncer, Supabase, Neon)
   MIGRATE_LOG_FORMAT        plain (default) or json
   RUST_LOG                  log filter (default info)
 ";

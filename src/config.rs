@@ -2,7 +2,7 @@
 //! turned into one [`Config`], and the choice of the database from it. Only these variables
 //! are read: anything else in the environment, valid UTF-8 or not, is never looked at.
 
-use crate::db::OpenOptions;
+use crate::db::{LockMode, OpenOptions};
 use crate::error::{Error, Result};
 use crate::url::{self, DbUrl, DEFAULT_URL};
 use std::time::Duration;
@@ -35,6 +35,7 @@ struct Raw {
     migrate_log_format: Option<String>,
     migrate_allow_data_loss: Option<String>,
     migrate_baseline: Option<String>,
+    migrate_lock: Option<String>,
     railway_environment: Option<String>,
     railway_project_id: Option<String>,
 }
@@ -73,6 +74,9 @@ pub struct Config {
     /// meaning (as `baseline`, under the lock), then applies the rest (Flyway's
     /// `baselineOnMigrate`).
     pub baseline_on_migrate: bool,
+    /// `MIGRATE_LOCK`: `auto` (default), `session`, or `transaction` (behind a transaction-mode
+    /// pooler).
+    pub lock_mode: LockMode,
     /// `MIGRATE_ALLOW_DATA_LOSS`: the environment form of `down --yes`.
     pub allow_data_loss: bool,
     /// `RAILWAY_ENVIRONMENT` or `RAILWAY_PROJECT_ID` is set: we run on Railway.
@@ -94,6 +98,7 @@ impl Config {
             migrate_log_format: var("MIGRATE_LOG_FORMAT")?,
             migrate_allow_data_loss: var("MIGRATE_ALLOW_DATA_LOSS")?,
             migrate_baseline: var("MIGRATE_BASELINE")?,
+            migrate_lock: var("MIGRATE_LOCK")?,
             railway_environment: var("RAILWAY_ENVIRONMENT")?,
             railway_project_id: var("RAILWAY_PROJECT_ID")?,
         })
@@ -120,6 +125,16 @@ impl Config {
             strict: flag(raw.migrate_strict, "MIGRATE_STRICT")?,
             allow_data_loss: flag(raw.migrate_allow_data_loss, "MIGRATE_ALLOW_DATA_LOSS")?,
             baseline_on_migrate: flag(raw.migrate_baseline, "MIGRATE_BASELINE")?,
+            lock_mode: match raw.migrate_lock.as_deref().map(str::trim) {
+                None | Some("") | Some("auto") => LockMode::Auto,
+                Some("session") => LockMode::Session,
+                Some("transaction") => LockMode::Transaction,
+                Some(other) => {
+                    return Err(Error::config(format!(
+                        "MIGRATE_LOCK='{other}' is not one of auto, session, transaction"
+                    )))
+                }
+            },
             log_format: match raw.migrate_log_format.as_deref().map(str::trim) {
                 None | Some("") | Some("plain") | Some("text") => LogFormat::Plain,
                 Some("json") => LogFormat::Json,
@@ -165,6 +180,7 @@ impl Config {
             lock_wait: Some(self.lock_timeout),
             ddl_lock_timeout: self.ddl_lock_timeout,
             net_timeout: self.net_timeout,
+            lock_mode: self.lock_mode,
         }
     }
 

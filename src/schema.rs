@@ -6,6 +6,9 @@ use crate::db::Database;
 use crate::error::{Error, Result};
 use crate::migrate::{self, HISTORY_TABLE};
 use serde::Serialize;
+use tokio_postgres::types::Type;
+
+const TEXT: Type = Type::TEXT;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Tables of one schema, by name.
@@ -158,28 +161,29 @@ fn balanced_inside(s: &str) -> bool {
     depth == 0
 }
 
-/// Reads the tables of PostgreSQL schema `schema` from the catalog.
+/// Reads the tables of PostgreSQL schema `schema` from the catalog. Unnamed statements
+/// (`query_typed`): a transaction-mode pooler (PgBouncer) cannot keep named ones.
 pub(crate) async fn read_pg(c: &tokio_postgres::Client, schema: &str) -> Result<Schema> {
     let mut out = Schema::default();
     let tables = c
-        .query(
+        .query_typed(
             "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relname <> $2",
-            &[&schema, &HISTORY_TABLE],
+            &[(&schema, TEXT), (&HISTORY_TABLE, TEXT)],
         )
         .await?;
     for row in tables {
         out.tables.insert(row.get(0), Table::default());
     }
     let columns = c
-        .query(
+        .query_typed(
             "SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod), \
                     NOT a.attnotnull, pg_get_expr(d.adbin, d.adrelid), a.attidentity::text \
              FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
              JOIN pg_namespace n ON n.oid = c.relnamespace \
              LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
              WHERE n.nspname = $1 AND a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p')",
-            &[&schema],
+            &[(&schema, TEXT)],
         )
         .await?;
     for row in columns {
@@ -202,7 +206,7 @@ pub(crate) async fn read_pg(c: &tokio_postgres::Client, schema: &str) -> Result<
         );
     }
     let constraints = c
-        .query(
+        .query_typed(
             "SELECT cl.relname::text, con.contype::text, pg_get_constraintdef(con.oid), \
                     ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(n, o) \
                           JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.o), \
@@ -214,7 +218,7 @@ pub(crate) async fn read_pg(c: &tokio_postgres::Client, schema: &str) -> Result<
              JOIN pg_namespace n ON n.oid = cl.relnamespace \
              LEFT JOIN pg_class fcl ON fcl.oid = con.confrelid \
              WHERE n.nspname = $1",
-            &[&schema],
+            &[(&schema, TEXT)],
         )
         .await?;
     for row in constraints {
@@ -245,7 +249,7 @@ pub(crate) async fn read_pg(c: &tokio_postgres::Client, schema: &str) -> Result<
         }
     }
     let indexes = c
-        .query(
+        .query_typed(
             "SELECT t.relname::text, i.relname::text, ix.indisunique, \
                     ARRAY(SELECT coalesce(a.attname::text, '(expression)') \
                           FROM unnest(ix.indkey::int2[]) WITH ORDINALITY k(n, o) \
@@ -254,7 +258,7 @@ pub(crate) async fn read_pg(c: &tokio_postgres::Client, schema: &str) -> Result<
              JOIN pg_class t ON t.oid = ix.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace \
              WHERE n.nspname = $1 \
                AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = ix.indexrelid)",
-            &[&schema],
+            &[(&schema, TEXT)],
         )
         .await?;
     for row in indexes {

@@ -821,3 +821,54 @@ fn no_spelling_of_the_password_is_ever_printed() {
         }
     }
 }
+
+/// Behind PgBouncer in transaction mode (8 replicas, 2 server connections) a session lock
+/// would be taken on one server connection and released on another; with
+/// MIGRATE_LOCK=transaction each step's transaction takes the lock and reads the history again:
+/// every replica succeeds and every version is applied once.
+#[test]
+fn replicas_race_through_pgbouncer_in_transaction_mode() {
+    let c = PgCluster::start(PgOptions::default());
+    let db = c.create_db();
+    let bouncer = PgBouncer::start(&c, 2);
+    let url = bouncer.url(&db);
+    let replicas: Vec<_> = (0..8)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                run(
+                    &["up"],
+                    &[("DATABASE_URL", &url), ("MIGRATE_LOCK", "transaction")],
+                )
+            })
+        })
+        .collect();
+    for r in replicas {
+        let r = r.join().unwrap();
+        r.assert_code(0);
+    }
+    assert_eq!(
+        c.psql(
+            &db,
+            "SELECT string_agg(version::text, ',' ORDER BY version) FROM refinery_schema_history"
+        ),
+        "1,2,3,4,5"
+    );
+    for command in ["status", "verify"] {
+        run(
+            &[command],
+            &[("DATABASE_URL", &url), ("MIGRATE_LOCK", "transaction")],
+        )
+        .assert_code(0);
+    }
+    let r = run(
+        &["up"],
+        &[("DATABASE_URL", &url), ("MIGRATE_LOCK", "sometimes")],
+    );
+    r.assert_code(2);
+    assert!(
+        r.stderr.contains("MIGRATE_LOCK='sometimes'"),
+        "{}",
+        r.stderr
+    );
+}

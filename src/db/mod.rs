@@ -32,6 +32,23 @@ impl Dialect {
     }
 }
 
+/// How migrators keep out of each other's way on PostgreSQL (`MIGRATE_LOCK`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LockMode {
+    /// `Transaction` where the URL names a pooler by the usual signs (a host name holding
+    /// `pooler`, as Supabase's and Neon's do, or port 6432, PgBouncer's, or 6543, Supabase's
+    /// transaction pooler), `Session` otherwise.
+    #[default]
+    Auto,
+    /// A session advisory lock held for the whole run: one migrator at a time, and the no-op
+    /// start takes no lock at all.
+    Session,
+    /// A transaction advisory lock in each step's transaction, with the history read again
+    /// under it: what a transaction-mode pooler (PgBouncer, Supabase, Neon) can keep, since
+    /// it hands each transaction, not each session, one server connection.
+    Transaction,
+}
+
 /// How a command opens its database.
 #[derive(Debug, Clone, Copy)]
 pub struct OpenOptions {
@@ -49,6 +66,26 @@ pub struct OpenOptions {
     /// How long a PostgreSQL connection may go without a sign of life from the server before
     /// it is given up (`MIGRATE_NET_TIMEOUT`).
     pub net_timeout: Duration,
+    /// `MIGRATE_LOCK`.
+    pub lock_mode: LockMode,
+}
+
+impl LockMode {
+    /// `Auto` decided for `url`.
+    pub fn for_url(self, url: &crate::url::PgUrl) -> LockMode {
+        if self != LockMode::Auto {
+            return self;
+        }
+        let pooled_host = url.hosts.iter().any(|h| {
+            matches!(h, crate::url::Host::Tcp(name) if name.to_ascii_lowercase().contains("pooler"))
+        });
+        let pooled_port = url.ports.iter().any(|p| *p == 6432 || *p == 6543);
+        if pooled_host || pooled_port {
+            LockMode::Transaction
+        } else {
+            LockMode::Session
+        }
+    }
 }
 
 impl OpenOptions {
@@ -60,6 +97,7 @@ impl OpenOptions {
             lock_wait: None,
             ddl_lock_timeout: Duration::from_secs(3),
             net_timeout: Duration::from_secs(30),
+            lock_mode: LockMode::Auto,
         }
     }
 }
@@ -190,6 +228,48 @@ pub fn quote_ident(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::LockMode;
+
+    #[test]
+    fn auto_lock_mode_follows_the_url() {
+        let mode = |url: &str| {
+            let crate::url::DbUrl::Postgres(pg) = crate::url::parse(url, &|_| None).unwrap().url
+            else {
+                unreachable!()
+            };
+            LockMode::Auto.for_url(&pg)
+        };
+        let cases = [
+            (
+                "postgresql://u@postgres.railway.internal:5432/railway",
+                LockMode::Session,
+            ),
+            (
+                "postgresql://u@aws-0-eu.pooler.supabase.com:6543/postgres",
+                LockMode::Transaction,
+            ),
+            (
+                "postgresql://u@ep-x-pooler.eu-central-1.aws.neon.tech/db",
+                LockMode::Transaction,
+            ),
+            ("postgresql://u@10.0.0.5:6432/db", LockMode::Transaction),
+            ("postgresql://u@db.example.com/db", LockMode::Session),
+        ];
+        for (url, want) in cases {
+            assert_eq!(mode(url), want, "{url}");
+        }
+        assert_eq!(
+            LockMode::Session.for_url(&match crate::url::parse("postgresql://h:6432/d", &|_| None)
+                .unwrap()
+                .url
+            {
+                crate::url::DbUrl::Postgres(p) => *p,
+                _ => unreachable!(),
+            }),
+            LockMode::Session
+        );
+    }
+
     #[test]
     fn quotes_identifiers() {
         assert_eq!(super::quote_ident("poses"), "\"poses\"");

@@ -2,9 +2,9 @@
 //! migration lock on it, history, steps in one transaction each, the catalog, and the one
 //! place that turns a PostgreSQL error into a message.
 
-use super::{OpenOptions, Outcome, Step};
+use super::{LockMode, OpenOptions, Outcome, Step};
 use crate::error::{Error, Kind, Result};
-use crate::migrate::{self, Applied, HISTORY_DDL};
+use crate::migrate::{self, Applied, HISTORY_DDL, HISTORY_TABLE};
 use crate::schema::{self, Schema};
 use crate::url::PgUrl;
 use std::time::{Duration, Instant};
@@ -24,6 +24,8 @@ pub struct Postgres {
     net_timeout: Duration,
     /// Whether the server was told about `net_timeout` (see `watch_for_silence`).
     watched: bool,
+    /// How migrators keep out of each other's way.
+    lock_mode: LockMode,
 }
 
 /// How one attempt at a step ended.
@@ -43,6 +45,7 @@ impl Postgres {
             lock_wait: options.lock_wait.unwrap_or(options.ddl_lock_timeout),
             net_timeout: options.net_timeout,
             watched: false,
+            lock_mode: options.lock_mode.for_url(url),
         })
     }
 
@@ -59,7 +62,7 @@ impl Postgres {
     pub(super) async fn table_names(&self) -> Result<Vec<String>> {
         let mut names: Vec<String> = self
             .client
-            .query(
+            .query_typed(
                 "SELECT table_name::text FROM information_schema.tables \
                  WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
                 &[],
@@ -94,16 +97,34 @@ impl Postgres {
     }
 
     pub(super) async fn ensure_history(&self) -> Result<()> {
+        if self.lock_mode == LockMode::Transaction {
+            // Concurrent CREATE TABLE IF NOT EXISTS can still collide: under the lock.
+            self.client
+                .batch_execute(&format!(
+                    "BEGIN; SET LOCAL lock_timeout = '{}ms'; SELECT pg_advisory_xact_lock({}); \
+                     {HISTORY_DDL}; COMMIT",
+                    self.lock_wait.as_millis().max(1),
+                    crate::lock::LOCK_KEY
+                ))
+                .await
+                .map_err(|e| self.lock_error(e))?;
+            return Ok(());
+        }
         self.client.batch_execute(HISTORY_DDL).await?;
         Ok(())
     }
 
+    fn lock_error(&self, e: tokio_postgres::Error) -> Error {
+        lock_error(e, self.lock_wait)
+    }
     /// Before this session takes locks the app may wait for: have the server, too, notice
     /// within `MIGRATE_NET_TIMEOUT` when we vanish without a word (a node or proxy gone), and
     /// end the session and its locks instead of keeping them for its default two hours. One
     /// round trip, once per session, and never on the path that has nothing to do.
     pub async fn watch_for_silence(&mut self) -> Result<()> {
-        if self.watched {
+        // Behind a transaction-mode pooler a session SET would leak to other clients, and the
+        // server's socket is the pooler's anyway.
+        if self.watched || self.lock_mode == LockMode::Transaction {
             return Ok(());
         }
         let (idle, interval, count) = crate::connect::keepalive(self.net_timeout);
@@ -121,6 +142,10 @@ impl Postgres {
     }
 
     pub(super) async fn lock(&mut self, timeout: Duration) -> Result<()> {
+        if self.lock_mode == LockMode::Transaction {
+            // Each step's transaction takes the lock itself (see `lock_in`).
+            return Ok(());
+        }
         self.watch_for_silence().await?;
         crate::lock::acquire(&self.client, timeout).await?;
         self.locked = true;
@@ -183,6 +208,9 @@ impl Postgres {
     async fn try_step(&mut self, step: Step<'_>) -> Result<Attempt> {
         let start = Instant::now();
         let tx = self.client.transaction().await?;
+        if self.lock_mode == LockMode::Transaction && lock_in(&tx, self.lock_wait, step).await? {
+            return Ok(Attempt::Done(Outcome::AlreadyDone));
+        }
         tx.batch_execute(&format!(
             "SET LOCAL lock_timeout = '{}ms'",
             self.ddl_lock_timeout.as_millis().max(1)
@@ -279,7 +307,7 @@ impl Postgres {
     pub(super) async fn live_schema(&self) -> Result<Schema> {
         let name: String = self
             .client
-            .query_one("SELECT current_schema()::text", &[])
+            .query_typed_one("SELECT current_schema()::text", &[])
             .await?
             .get(0);
         schema::read_pg(&self.client, &name).await
@@ -317,10 +345,71 @@ impl Postgres {
         let mut out = Vec::new();
         for t in tables {
             let sql = format!("SELECT count(*) FROM {}", super::quote_ident(t));
-            out.push((t.clone(), self.client.query_one(&sql, &[]).await?.get(0)));
+            out.push((
+                t.clone(),
+                self.client.query_typed_one(&sql, &[]).await?.get(0),
+            ));
         }
         Ok(out)
     }
+}
+
+/// A lock wait that ran out is [`Kind::Lock`]; anything else keeps its own kind.
+fn lock_error(e: tokio_postgres::Error, lock_wait: Duration) -> Error {
+    if is_lock_timeout(&e) {
+        return Error::new(
+            Kind::Lock,
+            format!(
+                "migration lock not obtained within {:.0} s (MIGRATE_LOCK_TIMEOUT; \
+                 MIGRATE_LOCK=transaction)",
+                lock_wait.as_secs_f64()
+            ),
+        );
+    }
+    Error::from(e).context("taking the migration lock")
+}
+
+/// With `MIGRATE_LOCK=transaction`: takes the transaction-level advisory lock inside `tx`
+/// (waiting up to `lock_wait`) and says whether `step` was done meanwhile by another migrator
+/// (then nothing is to be done).
+async fn lock_in(
+    tx: &tokio_postgres::Transaction<'_>,
+    lock_wait: Duration,
+    step: Step<'_>,
+) -> Result<bool> {
+    tx.batch_execute(&format!(
+        "SET LOCAL lock_timeout = '{}ms'; SELECT pg_advisory_xact_lock({})",
+        lock_wait.as_millis().max(1),
+        crate::lock::LOCK_KEY
+    ))
+    .await
+    .map_err(|e| lock_error(e, lock_wait))?;
+    let exists = tx
+        .simple_query(&format!(
+            "SELECT to_regclass('{HISTORY_TABLE}') IS NOT NULL"
+        ))
+        .await?
+        .iter()
+        .any(|m| matches!(m, SimpleQueryMessage::Row(r) if r.get(0) == Some("t")));
+    let recorded = |version: i32| async move {
+        if !exists {
+            return Ok::<bool, Error>(false);
+        }
+        let rows = tx
+            .simple_query(&format!(
+                "SELECT 1 FROM {HISTORY_TABLE} WHERE version = {version}"
+            ))
+            .await?;
+        Ok(rows.iter().any(|m| matches!(m, SimpleQueryMessage::Row(_))))
+    };
+    Ok(match step {
+        Step::Apply(m) => recorded(m.version).await?,
+        Step::Undo { migration: m, .. } => !recorded(m.version).await?,
+        Step::Record(ms) => match ms.first() {
+            Some(m) => recorded(m.version).await?,
+            None => true,
+        },
+    })
 }
 
 /// Whether `e` means the session is gone: the connection closed or failed, or the server

@@ -532,6 +532,70 @@ impl Drop for BlackHole {
     }
 }
 
+/// Debian's PgBouncer in transaction pooling mode in front of a cluster (as Supabase, Neon
+/// and many Railway setups put one): few server connections shared by every client, handed
+/// out per transaction. Stopped on drop.
+pub struct PgBouncer {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl PgBouncer {
+    /// Starts PgBouncer on a free port for `cluster` (trust auth), `pool_size` server
+    /// connections per database.
+    pub fn start(cluster: &PgCluster, pool_size: u32) -> PgBouncer {
+        let dir = tempfile::Builder::new()
+            .prefix("yf-pgb-")
+            .tempdir()
+            .unwrap();
+        let port = free_port();
+        let p = dir.path();
+        std::fs::write(p.join("users.txt"), "\"postgres\" \"\"\n").unwrap();
+        std::fs::write(
+            p.join("pgbouncer.ini"),
+            format!(
+                "[databases]\n* = host=127.0.0.1 port={}\n\
+                 [pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\n\
+                 unix_socket_dir =\nauth_type = trust\nauth_file = {users}\n\
+                 pool_mode = transaction\ndefault_pool_size = {pool_size}\n\
+                 max_client_conn = 200\nlogfile = {log}\npidfile = {pid}\n",
+                cluster.port(),
+                users = p.join("users.txt").display(),
+                log = p.join("pgbouncer.log").display(),
+                pid = p.join("pgbouncer.pid").display(),
+            ),
+        )
+        .unwrap();
+        chown_to_server_user(p);
+        // PgBouncer refuses to run as root.
+        let ok = as_server_user(Path::new("/usr/sbin/pgbouncer"))
+            .arg("-d")
+            .arg(p.join("pgbouncer.ini"))
+            .status()
+            .unwrap_or_else(|e| panic!("pgbouncer (apt-get install pgbouncer): {e}"))
+            .success();
+        assert!(ok, "pgbouncer did not start");
+        let up = wait_until(Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(up, "pgbouncer never listened on {port}");
+        PgBouncer { dir, port }
+    }
+
+    /// `postgresql://postgres@127.0.0.1:<pgbouncer>/db`.
+    pub fn url(&self, db: &str) -> String {
+        format!("postgresql://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+}
+
+impl Drop for PgBouncer {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(self.dir.path().join("pgbouncer.pid")) {
+            let _ = Command::new("kill").arg(pid.trim()).status();
+        }
+    }
+}
+
 /// A TCP proxy in front of a PostgreSQL port that cuts a connection (closes both sides, as a
 /// crashed proxy or a restarted node would) the moment the client sends `needle`: cutting at
 /// `COMMIT\0` leaves a transaction that did everything but commit.
