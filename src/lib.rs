@@ -24,6 +24,7 @@ pub mod logging;
 pub mod migrate;
 pub mod redact;
 pub mod schema;
+pub mod script;
 pub mod tls;
 pub mod transfer;
 pub mod url;

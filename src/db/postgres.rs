@@ -6,6 +6,7 @@ use super::{LockMode, OpenOptions, Outcome, Step};
 use crate::error::{Error, Kind, Result};
 use crate::migrate::{self, Applied, HISTORY_DDL, HISTORY_TABLE};
 use crate::schema::{self, Schema};
+use crate::script;
 use crate::url::PgUrl;
 use std::time::{Duration, Instant};
 use tokio_postgres::error::{ErrorPosition, SqlState};
@@ -206,6 +207,29 @@ impl Postgres {
     }
 
     async fn try_step(&mut self, step: Step<'_>) -> Result<Attempt> {
+        match step {
+            Step::Apply(m) if script::outside_transaction(m.up) => {
+                return self
+                    .run_outside(m, m.up, "failed", &migrate::record_sql(m))
+                    .await;
+            }
+            Step::Undo { migration: m, .. } if script::outside_transaction(m.down) => {
+                return self
+                    .run_outside(m, m.down, "could not be undone", &migrate::delete_sql(m))
+                    .await;
+            }
+            Step::Undo { migration: m, .. } if script::outside_transaction(m.up) => {
+                return Err(Error::new(
+                    Kind::Migration,
+                    format!(
+                        "{m} ran outside a transaction (`{}`); its undo script must be marked \
+                         the same way to be undone: nothing was changed",
+                        script::NO_TRANSACTION
+                    ),
+                ));
+            }
+            _ => {}
+        }
         let start = Instant::now();
         let tx = self.client.transaction().await?;
         if self.lock_mode == LockMode::Transaction && lock_in(&tx, self.lock_wait, step).await? {
@@ -268,6 +292,100 @@ impl Postgres {
         result?;
         tx.commit().await?;
         Ok(Attempt::Done(Outcome::Done(start.elapsed())))
+    }
+
+    /// A script marked `-- no-transaction`: its statements one at a time, outside a
+    /// transaction (what `CREATE INDEX CONCURRENTLY` needs), then the history change. An
+    /// index such a build left INVALID when it was interrupted is dropped first, as
+    /// PostgreSQL's documentation advises; the statements themselves should be idempotent
+    /// (`IF NOT EXISTS`), since a retry runs them again. Not under a transaction-level lock:
+    /// a pooler in transaction mode cannot keep such migrations apart.
+    async fn run_outside(
+        &mut self,
+        m: &migrate::Migration,
+        sql: &str,
+        verb: &str,
+        history: &str,
+    ) -> Result<Attempt> {
+        if self.lock_mode == LockMode::Transaction {
+            return Err(Error::new(
+                Kind::Migration,
+                format!(
+                    "{m} runs outside a transaction, which MIGRATE_LOCK=transaction cannot keep \
+                     apart from other migrators: run it with a direct connection and \
+                     MIGRATE_LOCK=session; nothing was changed"
+                ),
+            ));
+        }
+        let start = Instant::now();
+        let statements = script::statements(sql);
+        for index in statements
+            .iter()
+            .filter_map(|s| script::concurrent_index(s))
+        {
+            let rows = self
+                .client
+                .query_typed(
+                    "SELECT 1 FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid \
+                     WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace \
+                     AND NOT x.indisvalid",
+                    &[(&index, tokio_postgres::types::Type::TEXT)],
+                )
+                .await?;
+            if !rows.is_empty() {
+                log::warn!(
+                    "{m}: index {index} is INVALID (an earlier build was interrupted); dropping \
+                     it before building it again"
+                );
+                self.client
+                    .batch_execute(&format!(
+                        "DROP INDEX CONCURRENTLY IF EXISTS {}",
+                        super::quote_ident(&index)
+                    ))
+                    .await?;
+            }
+        }
+        self.client
+            .batch_execute(&format!(
+                "SET lock_timeout = '{}ms'",
+                self.ddl_lock_timeout.as_millis().max(1)
+            ))
+            .await?;
+        let mut result = Ok(Attempt::Done(Outcome::Done(Duration::ZERO)));
+        for (i, statement) in statements.iter().enumerate() {
+            if let Err(e) = self.client.batch_execute(statement).await {
+                result = if is_lock_timeout(&e) {
+                    Ok(Attempt::LockTimeout)
+                } else {
+                    Err(Error::new(
+                        Kind::Migration,
+                        format!(
+                            "migration {m} {verb} at statement {} of {} ({}): {}; it ran \
+                             outside a transaction, so the statements before it stay applied; \
+                             it is not recorded, and runs again from its first statement next \
+                             time",
+                            i + 1,
+                            statements.len(),
+                            crate::transfer::read::excerpt(statement),
+                            describe(&e)
+                        ),
+                    ))
+                };
+                break;
+            }
+        }
+        if matches!(result, Ok(Attempt::Done(_))) {
+            result = self
+                .client
+                .batch_execute(history)
+                .await
+                .map(|()| Attempt::Done(Outcome::Done(start.elapsed())))
+                .map_err(Error::from);
+        }
+        let reset = self.client.batch_execute("RESET lock_timeout").await;
+        let attempt = result?;
+        reset?;
+        Ok(attempt)
     }
 
     /// The oldest open transactions of other sessions in this database, for the log: the app

@@ -1,0 +1,173 @@
+//! Migrations marked `-- no-transaction` (for `CREATE INDEX CONCURRENTLY`): run statement by
+//! statement outside a transaction, through the seam, against a real server with writers
+//! inserting all the while; an index an interrupted build left INVALID is rebuilt; an undo not
+//! marked the same way is refused.
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use support::*;
+use yogaflow_migrate::db::{Database, OpenOptions, Outcome, Step};
+use yogaflow_migrate::error::Kind;
+use yogaflow_migrate::migrate::Migration;
+
+fn migration(up: &'static str, down: &'static str) -> Migration {
+    Migration {
+        version: 6,
+        name: "concurrent_index".into(),
+        up,
+        down,
+        checksum: 6,
+    }
+}
+
+fn writing() -> OpenOptions {
+    OpenOptions {
+        create: true,
+        lock_wait: Some(Duration::from_secs(30)),
+        ..OpenOptions::reading(Duration::from_secs(10))
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_concurrent_index_is_built_while_writers_write() {
+    let c = cluster();
+    let db = c.create_db();
+    run(&["up"], &[("DATABASE_URL", &c.url(&db))]).assert_code(0);
+    c.psql(
+        &db,
+        "INSERT INTO users (id, email, hashed_password) VALUES (1, 'a@b', 'h');
+         INSERT INTO practice_history (user_id, practiced_at, notes)
+         SELECT 1, now(), 'note ' || i FROM generate_series(1, 200000) i",
+    );
+    let m = migration(
+        "-- no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS ix_history_notes ON practice_history (notes);\n",
+        "-- no-transaction\nDROP INDEX CONCURRENTLY IF EXISTS ix_history_notes;\n",
+    );
+    let url = c.url(&db);
+    let stop = Arc::new(AtomicBool::new(false));
+    let slowest = Arc::new(Mutex::new(Duration::ZERO));
+    let writes = Arc::new(Mutex::new(0u64));
+    // Four writers inserting without pause, each on its own thread and connection.
+    let writers: Vec<_> = (0..4)
+        .map(|_| {
+            let (url, stop, slowest, writes) =
+                (url.clone(), stop.clone(), slowest.clone(), writes.clone());
+            std::thread::spawn(move || {
+                runtime().block_on(async {
+                    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                        .await
+                        .unwrap();
+                    tokio::spawn(conn);
+                    while !stop.load(Ordering::SeqCst) {
+                        let t = Instant::now();
+                        client
+                            .batch_execute(
+                                "INSERT INTO practice_history (user_id, practiced_at, notes) \
+                                 VALUES (1, now(), 'live')",
+                            )
+                            .await
+                            .unwrap();
+                        let took = t.elapsed();
+                        let mut s = slowest.lock().unwrap();
+                        *s = (*s).max(took);
+                        *writes.lock().unwrap() += 1;
+                    }
+                })
+            })
+        })
+        .collect();
+    let outcome = runtime().block_on(async {
+        let url = yogaflow_migrate::config::parse_url(&url).unwrap();
+        let mut db = Database::open(&url, writing()).await.unwrap();
+        db.run_step(Step::Apply(&m)).await
+    });
+    stop.store(true, Ordering::SeqCst);
+    for w in writers {
+        w.join().unwrap();
+    }
+    assert!(matches!(outcome, Ok(Outcome::Done(_))), "{outcome:?}");
+    assert_eq!(
+        c.psql(
+            &db,
+            "SELECT x.indisvalid FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid \
+             WHERE i.relname = 'ix_history_notes'"
+        ),
+        "t"
+    );
+    assert_eq!(
+        c.psql(
+            &db,
+            "SELECT count(*) FROM refinery_schema_history WHERE version = 6"
+        ),
+        "1"
+    );
+    let slowest = *slowest.lock().unwrap();
+    assert!(
+        *writes.lock().unwrap() > 0,
+        "no write happened during the build"
+    );
+    assert!(
+        slowest < Duration::from_secs(1),
+        "a writer waited {slowest:?} during the concurrent build"
+    );
+}
+
+#[test]
+fn an_invalid_index_left_by_an_interrupted_build_is_rebuilt() {
+    let c = cluster();
+    let db = c.create_db();
+    run(&["up"], &[("DATABASE_URL", &c.url(&db))]).assert_code(0);
+    c.psql(
+        &db,
+        "INSERT INTO users (id, email, hashed_password) VALUES (1, 'a@b', 'h');
+         INSERT INTO practice_history (user_id, practiced_at) SELECT 1, now() FROM generate_series(1, 10) i",
+    );
+    // A failed concurrent build leaves its index behind, INVALID (here: duplicates).
+    let failed = std::process::Command::new("psql")
+        .args(["-X", "-q", "-d", &c.url(&db), "-c"])
+        .arg("CREATE UNIQUE INDEX CONCURRENTLY ix_history_user ON practice_history (user_id)")
+        .output()
+        .unwrap();
+    assert!(!failed.status.success());
+    let valid = || {
+        c.psql(
+            &db,
+            "SELECT x.indisvalid FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid \
+             WHERE i.relname = 'ix_history_user'",
+        )
+    };
+    assert_eq!(valid(), "f");
+    let m = migration(
+        "-- no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS ix_history_user ON practice_history (user_id);\n",
+        "DROP INDEX ix_history_user;\n",
+    );
+    let url = yogaflow_migrate::config::parse_url(&c.url(&db)).unwrap();
+    let (applied, undo) = runtime().block_on(async {
+        let mut db = Database::open(&url, writing()).await.unwrap();
+        let applied = db.run_step(Step::Apply(&m)).await;
+        // Its undo is not marked: refused, nothing changed.
+        let undo = db
+            .run_step(Step::Undo {
+                migration: &m,
+                allow_loss: false,
+            })
+            .await;
+        (applied, undo)
+    });
+    assert!(matches!(applied, Ok(Outcome::Done(_))), "{applied:?}");
+    assert_eq!(valid(), "t");
+    let e = undo.unwrap_err();
+    assert_eq!(e.kind(), Kind::Migration);
+    assert!(e.to_string().contains("must be marked the same way"), "{e}");
+    assert_eq!(valid(), "t");
+}
