@@ -444,7 +444,30 @@ fn baseline_and_verify_compare_by_meaning_on_postgres() {
         .replace("rating BETWEEN 1 AND 5", "rating >= 1 AND rating <= 5")
         .replace("DEFAULT now()", "DEFAULT CURRENT_TIMESTAMP");
     cluster().psql(&db, &sqlalchemy);
+    // The app wrote and deleted a few rows: the next id must not go back to them.
+    cluster().psql(
+        &db,
+        "INSERT INTO poses (name, difficulty) VALUES ('a', 'beginner'), ('b', 'beginner'); \
+         DELETE FROM poses",
+    );
     cmd(&url, &["baseline"]).assert_code(0);
+    // Left as `up` makes it: identity columns, no SERIAL sequences, ids continuing.
+    assert_eq!(
+        cluster().psql(
+            &db,
+            "SELECT string_agg(DISTINCT a.attidentity::text, ',') FROM pg_attribute a \
+             JOIN pg_class c ON c.oid = a.attrelid WHERE a.attname = 'id' AND c.relkind = 'r' \
+             AND c.relname <> 'alembic_version' AND c.relnamespace = 'public'::regnamespace"
+        ),
+        "d"
+    );
+    assert_eq!(
+        cluster().psql(
+            &db,
+            "INSERT INTO poses (name, difficulty) VALUES ('c', 'beginner') RETURNING id"
+        ),
+        "3"
+    );
     let r = cmd(&url, &["verify"]);
     r.assert_code(0);
     assert!(
