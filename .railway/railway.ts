@@ -1,25 +1,29 @@
-// Railway Infrastructure as Code for the YogaFlow backend service: the successor of
-// railway.toml (read only until 2026-12-01, and only for services that already use it).
-// Apply with `railway config plan` / `railway config apply`.
+// Railway Infrastructure as Code for the YogaFlow project: the Postgres database and the
+// backend service, written with Railway's SDK (`railway/iac`), planned and applied with
+// `railway config plan` / `railway config apply`. A service is managed either by this file or
+// by the repository's railway.toml (Config as Code), not both.
 //
-// No `start` command on purpose: a start command replaces the image's ENTRYPOINT, which is
-// what runs `yogaflow-migrate up` before the app. IaC documents no pre-deploy key, so the
-// entrypoint is the way to migrate here.
-export default {
-  services: {
-    backend: {
-      build: {
-        builder: "DOCKERFILE",
-        dockerfilePath: "Dockerfile",
-      },
-      healthcheck: "/health",
-      healthcheckTimeout: 300,
-      restartPolicy: { type: "ON_FAILURE", maxRetries: 10 },
-      replicas: 1,
-      variables: {
-        // A missing reference leaves DATABASE_URL unset; the migrator then stops the deploy.
-        DATABASE_URL: "${{Postgres.DATABASE_URL}}",
-      },
+// Migrations run in the image's ENTRYPOINT (`docker-entrypoint.sh` runs `yogaflow-migrate up`,
+// then execs the app). So there is no start command here on purpose: a start command replaces
+// the ENTRYPOINT and the migration would be skipped. The alternative is `preDeploy:
+// ["yogaflow-migrate", "up"]`: it runs once per deploy in a container of its own (replicas never
+// race), but with no volumes mounted and without retries; see README "Railway".
+//
+// For the first deploy over a database the backend made before the migrator (Alembic or
+// create_all), set MIGRATE_BASELINE=true on the service: `up` adopts it, then applies the rest.
+import { defineRailway, postgres, service } from "railway/iac";
+
+export default defineRailway((_ctx, project) => {
+  const db = postgres("Postgres");
+  const backend = service("backend", {
+    build: { builder: "DOCKERFILE", dockerfilePath: "Dockerfile" },
+    healthcheck: "/health",
+    healthcheckTimeout: 300,
+    deploy: { restartPolicyType: "ON_FAILURE", restartPolicyMaxRetries: 10 },
+    env: {
+      // A missing reference leaves DATABASE_URL unset; the migrator then stops the deploy.
+      DATABASE_URL: db.env.DATABASE_URL,
     },
-  },
-};
+  });
+  return project("yogaflow", { resources: [db, backend] });
+});
