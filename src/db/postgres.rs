@@ -130,9 +130,17 @@ impl Postgres {
         }
         let (idle, interval, count) = crate::connect::keepalive(self.net_timeout);
         self.client
+            // One statement, and a server without one of the settings (tcp_user_timeout came
+            // in PostgreSQL 12) keeps the others instead of failing the run.
             .batch_execute(&format!(
-                "SET tcp_keepalives_idle = {}; SET tcp_keepalives_interval = {}; \
-                 SET tcp_keepalives_count = {count}; SET tcp_user_timeout = {}",
+                "DO $yogaflow$ DECLARE s text[]; BEGIN \
+                   FOREACH s SLICE 1 IN ARRAY ARRAY[['tcp_keepalives_idle', '{}'], \
+                     ['tcp_keepalives_interval', '{}'], ['tcp_keepalives_count', '{count}'], \
+                     ['tcp_user_timeout', '{}']] LOOP \
+                     BEGIN PERFORM set_config(s[1], s[2], false); \
+                     EXCEPTION WHEN undefined_object THEN NULL; END; \
+                   END LOOP; \
+                 END $yogaflow$",
                 idle.as_secs(),
                 interval.as_secs(),
                 self.net_timeout.as_millis()
