@@ -556,19 +556,8 @@ fn deploys_adopt_an_alembic_database_when_asked() {
     let r = cmd(&url, &["up"]);
     r.assert_code(7);
     assert!(r.stderr.contains("MIGRATE_BASELINE=true"), "{}", r.stderr);
-    let replicas: Vec<_> = (0..8)
-        .map(|_| {
-            let url = url.clone();
-            std::thread::spawn(move || {
-                run(
-                    &["up"],
-                    &[("DATABASE_URL", &url), ("MIGRATE_BASELINE", "true")],
-                )
-            })
-        })
-        .collect();
-    for r in replicas {
-        let r = r.join().unwrap();
+    let env = [("DATABASE_URL", url.as_str()), ("MIGRATE_BASELINE", "true")];
+    for r in race(8, &["up"], &env) {
         r.assert_code(0);
     }
     assert_eq!(

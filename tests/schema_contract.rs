@@ -270,17 +270,7 @@ fn check_contract(d: Dialect, s: &Schema) {
 
 fn migrated_schema(url: &str) -> (Dialect, Schema) {
     run(&["up"], &[("DATABASE_URL", url)]).assert_code(0);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let url = yogaflow_migrate::config::parse_url(url).unwrap();
-        let options =
-            yogaflow_migrate::db::OpenOptions::reading(std::time::Duration::from_secs(10));
-        let db = Database::open(&url, options).await.unwrap();
-        (db.dialect(), db.live_schema().await.unwrap())
-    })
+    live_schema(url)
 }
 
 #[test]
@@ -368,15 +358,7 @@ fn every_down_restores_the_previous_version_exactly() {
         run(&["up"], &[("DATABASE_URL", url)]).assert_code(0);
         for k in (1..=5).rev() {
             run(&["down", "--steps", "1"], &[("DATABASE_URL", url)]).assert_code(0);
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            let (live, expected) = rt.block_on(async {
-                let url = yogaflow_migrate::config::parse_url(url).unwrap();
-                let options =
-                    yogaflow_migrate::db::OpenOptions::reading(std::time::Duration::from_secs(10));
-                let db = Database::open(&url, options).await.unwrap();
+            let (live, expected) = with_db(url, async |db| {
                 (
                     db.live_schema().await.unwrap(),
                     db.expected_schema(k - 1).await.unwrap(),
@@ -388,6 +370,13 @@ fn every_down_restores_the_previous_version_exactly() {
 }
 
 fn live_schema(url: &str) -> (Dialect, Schema) {
+    with_db(url, async |db| {
+        (db.dialect(), db.live_schema().await.unwrap())
+    })
+}
+
+/// Opens `url` for reading and runs `f` on it.
+fn with_db<T>(url: &str, f: impl AsyncFnOnce(&Database) -> T) -> T {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -397,6 +386,6 @@ fn live_schema(url: &str) -> (Dialect, Schema) {
         let options =
             yogaflow_migrate::db::OpenOptions::reading(std::time::Duration::from_secs(10));
         let db = Database::open(&url, options).await.unwrap();
-        (db.dialect(), db.live_schema().await.unwrap())
+        f(&db).await
     })
 }

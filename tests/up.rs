@@ -93,15 +93,7 @@ fn fresh_sqlite_gets_all_five_then_nothing() {
 #[test]
 fn eight_replicas_at_once_on_postgres() {
     let db = password_cluster().create_db();
-    let u = url(&db);
-    let handles: Vec<_> = (0..8)
-        .map(|_| {
-            let u = u.clone();
-            std::thread::spawn(move || run(&["up"], &[("DATABASE_URL", &u)]))
-        })
-        .collect();
-    for h in handles {
-        let r = h.join().unwrap();
+    for r in race(8, &["up"], &[("DATABASE_URL", &url(&db))]) {
         r.assert_code(0);
         assert_no_secret(&r, PASSWORD);
     }
@@ -115,15 +107,8 @@ fn eight_replicas_at_once_on_postgres() {
 #[test]
 fn eight_processes_at_once_on_one_sqlite_file() {
     let s = TempSqlite::new();
-    let u = s.url();
-    let handles: Vec<_> = (0..8)
-        .map(|_| {
-            let u = u.clone();
-            std::thread::spawn(move || run(&["up"], &[("DATABASE_URL", &u)]))
-        })
-        .collect();
-    for h in handles {
-        h.join().unwrap().assert_code(0);
+    for r in race(8, &["up"], &[("DATABASE_URL", &s.url())]) {
+        r.assert_code(0);
     }
     assert_eq!(
         s.sqlite("SELECT count(*), count(DISTINCT version) FROM refinery_schema_history"),
@@ -832,19 +817,11 @@ fn replicas_race_through_pgbouncer_in_transaction_mode() {
     let db = c.create_db();
     let bouncer = PgBouncer::start(&c, 2);
     let url = bouncer.url(&db);
-    let replicas: Vec<_> = (0..8)
-        .map(|_| {
-            let url = url.clone();
-            std::thread::spawn(move || {
-                run(
-                    &["up"],
-                    &[("DATABASE_URL", &url), ("MIGRATE_LOCK", "transaction")],
-                )
-            })
-        })
-        .collect();
-    for r in replicas {
-        let r = r.join().unwrap();
+    let env = [
+        ("DATABASE_URL", url.as_str()),
+        ("MIGRATE_LOCK", "transaction"),
+    ];
+    for r in race(8, &["up"], &env) {
         r.assert_code(0);
     }
     assert_eq!(

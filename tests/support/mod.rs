@@ -902,6 +902,28 @@ impl Spawned {
     }
 }
 
+/// Runs `n` copies of the binary with `args` and `env` at once (replicas starting together);
+/// their runs, in order.
+pub fn race(n: usize, args: &[&str], env: &[(&str, &str)]) -> Vec<Run> {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let handles: Vec<_> = (0..n)
+        .map(|_| {
+            let (args, env) = (args.clone(), env.clone());
+            std::thread::spawn(move || {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                let env: Vec<(&str, &str)> =
+                    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                run(&args, &env)
+            })
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
 /// Runs the binary in `dir`.
 pub fn run_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut c = bin();
