@@ -215,6 +215,14 @@ impl From<std::io::Error> for Error {
     }
 }
 
+/// At most the first 64 characters of `text`, for naming a value that may be huge.
+pub fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(64) {
+        Some((at, _)) => format!("{}… ({} bytes)", &text[..at], text.len()),
+        None => text.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -50,46 +50,14 @@ fn tokenize(s: &str) -> Option<Vec<Tok>> {
         } else if ch == ']' {
             out.push(Tok::CloseBracket);
             i += 1;
-        } else if ch == '\'' {
-            let mut text = String::new();
-            i += 1;
-            loop {
-                match c.get(i)? {
-                    '\'' if c.get(i + 1) == Some(&'\'') => {
-                        text.push('\'');
-                        i += 2;
-                    }
-                    '\'' => {
-                        i += 1;
-                        break;
-                    }
-                    other => {
-                        text.push(*other);
-                        i += 1;
-                    }
-                }
-            }
-            out.push(Tok::Str(text));
-        } else if ch == '"' {
-            let mut text = String::new();
-            i += 1;
-            loop {
-                match c.get(i)? {
-                    '"' if c.get(i + 1) == Some(&'"') => {
-                        text.push('"');
-                        i += 2;
-                    }
-                    '"' => {
-                        i += 1;
-                        break;
-                    }
-                    other => {
-                        text.push(*other);
-                        i += 1;
-                    }
-                }
-            }
-            out.push(Tok::Quoted(text));
+        } else if ch == '\'' || ch == '"' {
+            let (text, next) = quoted(&c, i)?;
+            i = next;
+            out.push(if ch == '\'' {
+                Tok::Str(text)
+            } else {
+                Tok::Quoted(text)
+            });
         } else if ch.is_ascii_digit()
             || (ch == '.' && c.get(i + 1).is_some_and(|d| d.is_ascii_digit()))
         {
@@ -120,6 +88,27 @@ fn tokenize(s: &str) -> Option<Vec<Tok>> {
         }
     }
     Some(out)
+}
+
+/// The text of the quoted token opening at `start` (a doubled quote stands for one), and the
+/// position after it; `None` when it never closes.
+fn quoted(c: &[char], start: usize) -> Option<(String, usize)> {
+    let q = c[start];
+    let mut text = String::new();
+    let mut i = start + 1;
+    loop {
+        match *c.get(i)? {
+            ch if ch == q && c.get(i + 1) == Some(&q) => {
+                text.push(q);
+                i += 2;
+            }
+            ch if ch == q => return Some((text, i + 1)),
+            other => {
+                text.push(other);
+                i += 1;
+            }
+        }
+    }
 }
 
 /// `1.0` and `1` are the same number to a CHECK.

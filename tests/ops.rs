@@ -322,6 +322,17 @@ CREATE INDEX ix_practice_history_user_id_practiced_at ON practice_history (user_
 INSERT INTO users (email, hashed_password) VALUES ('yogi@example.com', 'x');
 ";
 
+/// Nothing was recorded: the database still has no history table.
+fn assert_no_history(db: &str) {
+    assert_eq!(
+        cluster().psql(
+            db,
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'refinery_schema_history'"
+        ),
+        "0"
+    );
+}
+
 #[test]
 fn baseline_adopts_an_alembic_database() {
     let db = cluster().create_db();
@@ -358,13 +369,7 @@ fn baseline_refuses_a_database_missing_a_column() {
         "{}",
         r.stderr
     );
-    assert_eq!(
-        cluster().psql(
-            &db,
-            "SELECT count(*) FROM pg_tables WHERE tablename = 'refinery_schema_history'"
-        ),
-        "0"
-    );
+    assert_no_history(&db);
 }
 
 #[test]
@@ -588,13 +593,7 @@ fn deploy_adoption_refuses_a_schema_that_is_no_version() {
         "{}",
         r.stderr
     );
-    assert_eq!(
-        cluster().psql(
-            &db,
-            "SELECT count(*) FROM pg_tables WHERE tablename = 'refinery_schema_history'"
-        ),
-        "0"
-    );
+    assert_no_history(&db);
 }
 
 /// `new NAME` writes the four files of the next version (the highest in either dialect + 1),

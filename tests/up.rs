@@ -643,6 +643,17 @@ fn help_lists_exit_codes_on_every_command() {
     assert!(r.stdout.contains("Exit codes:") && r.stdout.contains("MIGRATE_WAIT_TIMEOUT"));
 }
 
+/// A database at version 4 (V5's indexes pending) holding user 1.
+fn at_v4_with_a_user() -> String {
+    let db = password_cluster().create_db();
+    run(&["up", "--target", "4"], &[("DATABASE_URL", &url(&db))]).assert_code(0);
+    password_cluster().psql(
+        &db,
+        "INSERT INTO users (id, email, hashed_password) VALUES (1, 'a@b.c', 'h')",
+    );
+    db
+}
+
 /// Holds an app transaction that wrote to practice_history (a RowExclusiveLock, which V5's
 /// CREATE INDEX waits for) for `seconds`; returns once the lock is held.
 fn hold_practice_history(db: &str, seconds: u32) -> std::process::Child {
@@ -670,13 +681,7 @@ fn hold_practice_history(db: &str, seconds: u32) -> std::process::Child {
 /// applies once the app's transaction ends.
 #[test]
 fn ddl_gives_way_to_the_app_and_retries() {
-    let db = password_cluster().create_db();
-    up(&url(&db), &[]).assert_code(0);
-    run(&["down", "--steps", "1"], &[("DATABASE_URL", &url(&db))]).assert_code(0);
-    password_cluster().psql(
-        &db,
-        "INSERT INTO users (id, email, hashed_password) VALUES (1, 'a@b.c', 'h')",
-    );
+    let db = at_v4_with_a_user();
     let mut holder = hold_practice_history(&db, 8);
     let migrator = spawn(
         &["up"],
@@ -722,13 +727,7 @@ fn ddl_gives_way_to_the_app_and_retries() {
 /// An app transaction that outlasts MIGRATE_LOCK_TIMEOUT: exit 5 naming it, nothing applied.
 #[test]
 fn ddl_that_never_gets_its_lock_exits_5_naming_the_holder() {
-    let db = password_cluster().create_db();
-    up(&url(&db), &[]).assert_code(0);
-    run(&["down", "--steps", "1"], &[("DATABASE_URL", &url(&db))]).assert_code(0);
-    password_cluster().psql(
-        &db,
-        "INSERT INTO users (id, email, hashed_password) VALUES (1, 'a@b.c', 'h')",
-    );
+    let db = at_v4_with_a_user();
     let mut holder = hold_practice_history(&db, 30);
     let r = up(
         &url(&db),

@@ -50,11 +50,6 @@ impl Postgres {
         })
     }
 
-    /// The session, for what only PostgreSQL does (bulk COPY).
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
     /// The session, mutably (transactions borrow it).
     pub fn client_mut(&mut self) -> &mut Client {
         &mut self.client
@@ -380,7 +375,7 @@ impl Postgres {
                              time",
                             i + 1,
                             statements.len(),
-                            crate::transfer::read::excerpt(statement),
+                            crate::error::excerpt(statement),
                             describe(&e)
                         ),
                     ))

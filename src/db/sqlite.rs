@@ -11,7 +11,6 @@ use crate::migrate::{self, Applied, Migration, HISTORY_DDL, HISTORY_TABLE};
 use crate::schema::{self, Schema};
 use crate::url::SqliteUrl;
 use rusqlite::{Connection, InterruptHandle, OpenFlags, TransactionBehavior};
-use std::path::PathBuf;
 use std::sync::{mpsc, Arc, Mutex, Weak};
 use std::time::Instant;
 
@@ -33,7 +32,6 @@ pub fn interrupt_all() {
 pub struct Sqlite {
     jobs: mpsc::Sender<Job>,
     interrupt: Arc<InterruptHandle>,
-    path: PathBuf,
 }
 
 impl Drop for Sqlite {
@@ -117,16 +115,7 @@ impl Sqlite {
         OPEN.lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(Arc::downgrade(&interrupt));
-        Ok(Sqlite {
-            jobs,
-            interrupt,
-            path,
-        })
-    }
-
-    /// The file.
-    pub fn path(&self) -> &std::path::Path {
-        &self.path
+        Ok(Sqlite { jobs, interrupt })
     }
 
     /// Runs `f` on the worker and waits for its answer. A panic in `f` ends the worker and

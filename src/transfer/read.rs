@@ -4,7 +4,7 @@
 
 use super::value::{convert, json_null_rule, raw_from_json, ColKind, Raw, Value};
 use crate::db::quote_ident;
-use crate::error::{Error, Result};
+use crate::error::{excerpt, Error, Result};
 use crate::url::{PgUrl, SqliteUrl};
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::hash::Hasher;
@@ -525,14 +525,6 @@ impl<'de> Visitor<'de> for Tables<'_, '_> {
         }
         ctx.seen_tables.set(true);
         Ok(())
-    }
-}
-
-/// At most the first 64 characters of `text`, for naming a value that may be huge.
-pub fn excerpt(text: &str) -> String {
-    match text.char_indices().nth(64) {
-        Some((at, _)) => format!("{}… ({} bytes)", &text[..at], text.len()),
-        None => text.to_string(),
     }
 }
 
