@@ -1,7 +1,7 @@
 // Evaluates railway.ts (compiled by `tsc -p .` into out/) with Railway's SDK, offline, and
 // checks what it declares; checks ../railway.toml's keys against the SDK's BuildConfig and
 // DeployConfig types. Exits non-zero naming what is wrong.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createRailwayContext, project } from "railway/iac";
 import program from "./out/railway.js";
@@ -28,6 +28,10 @@ if (backend) {
   check(!backend.deploy?.startCommand, `a start command: ${backend.deploy?.startCommand}`);
   check(text.includes("/health"), `no /health health check: ${text}`);
   check(text.includes("DOCKERFILE"), `not built from the Dockerfile: ${text}`);
+  const m = text.match(/"dockerfilePath"\s*:\s*"([^"]+)"/);
+  check(m && existsSync(`../${m[1]}`), `dockerfilePath names no Dockerfile of the repository: ${m && m[1]}`);
+  const toml = readFileSync("../railway.toml", "utf8").match(/^dockerfilePath\s*=\s*"([^"]+)"/m);
+  check(m && toml && toml[1] === m[1], `railway.toml and railway.ts build different Dockerfiles: ${toml && toml[1]} vs ${m && m[1]}`);
 }
 
 // railway.toml: every key a key of the SDK's BuildConfig ([build]) or DeployConfig ([deploy]).

@@ -16,7 +16,9 @@ import { defineRailway, postgres, service } from "railway/iac";
 export default defineRailway((_ctx, project) => {
   const db = postgres("Postgres");
   const backend = service("backend", {
-    build: { builder: "DOCKERFILE", dockerfilePath: "Dockerfile" },
+    // The example backend (examples/backend): the migrator, its entrypoint and the app in one
+    // image, built from the repository root. Point this at the real backend's Dockerfile.
+    build: { builder: "DOCKERFILE", dockerfilePath: "examples/backend/Dockerfile" },
     healthcheck: "/health",
     healthcheckTimeout: 300,
     deploy: { restartPolicyType: "ON_FAILURE", restartPolicyMaxRetries: 10 },

@@ -8,6 +8,8 @@
 #     need PW (scram-sha-256); without it, trust.
 #   stop_pg        stops the cluster and removes $work (start_pg sets it as the EXIT trap;
 #                  a script with more to clean up calls it from its own trap)
+#   pause_pg       stops the server, keeping the cluster; resume_pg starts it again (a
+#                  database that comes up after its client)
 #   psql_ ARGS     psql as postgres over the socket, unaligned, tuples only
 #   free_port      a port that was free a moment ago
 bindir=${PG_BIN:-$(pg_config --bindir 2>/dev/null || printf "%s\n" /usr/lib/postgresql/*/bin | sort -V | tail -n 1)}
@@ -48,7 +50,9 @@ start_pg() {
     [ "$(id -u)" = 0 ] && chown postgres "$work/server.key" "$work/server.crt"
     ssl="-c ssl=on -c ssl_cert_file=$work/server.crt -c ssl_key_file=$work/server.key"
   fi
-  as_pg "$bindir/pg_ctl" -D "$work/data" -l "$work/log" -w \
-    -o "-p $port -k $work -c listen_addresses=127.0.0.1 -c max_wal_size=4GB -c shared_buffers=256MB $ssl" start >/dev/null
+  pg_opts="-p $port -k $work -c listen_addresses=127.0.0.1 -c max_wal_size=4GB -c shared_buffers=256MB $ssl"
+  resume_pg
 }
+resume_pg() { as_pg "$bindir/pg_ctl" -D "$work/data" -l "$work/log" -w -o "$pg_opts" start >/dev/null; }
+pause_pg() { as_pg "$bindir/pg_ctl" -D "$work/data" -m fast -w stop >/dev/null; }
 psql_() { psql -X -A -t -q -h "$work" -p "$port" -U postgres "$@"; }

@@ -202,15 +202,33 @@ fn context(verify: Verify, files: &TlsFiles) -> Result<SslContext> {
             // where this build's OpenSSL would not look by itself (a vendored OpenSSL has its
             // own OPENSSLDIR).
             let probe = openssl_probe::probe();
+            let mut loaded = false;
             if let Some(file) = &probe.cert_file {
-                if let Err(e) = ctx.load_verify_locations(Some(file), None) {
-                    log::debug!("system CA file {}: {e}", file.display());
+                match ctx.load_verify_locations(Some(file), None) {
+                    Ok(()) => loaded = true,
+                    Err(e) => log::debug!("system CA file {}: {e}", file.display()),
                 }
             }
             for dir in &probe.cert_dir {
-                if let Err(e) = ctx.load_verify_locations(None, Some(dir)) {
-                    log::debug!("system CA directory {}: {e}", dir.display());
+                match ctx.load_verify_locations(None, Some(dir)) {
+                    Ok(()) => loaded = true,
+                    Err(e) => log::debug!("system CA directory {}: {e}", dir.display()),
                 }
+            }
+            // An image without a CA bundle (distroless, scratch): every handshake would fail
+            // with "unable to get local issuer certificate", which hides the cause.
+            if !loaded {
+                return Err(Error::config(format!(
+                    "sslmode={} checks the server's certificate, but this system has no CA \
+                     bundle (none found at SSL_CERT_FILE, SSL_CERT_DIR or the usual paths): \
+                     name the server's CA with sslrootcert=FILE, or use sslmode=require to \
+                     encrypt without verifying",
+                    if verify == Verify::Full {
+                        "verify-full"
+                    } else {
+                        "verify-ca"
+                    }
+                )));
             }
         }
     }
