@@ -20,14 +20,14 @@ command -v /usr/bin/time >/dev/null || { echo "needs /usr/bin/time (apt-get inst
 # get the sslmode=disable row only.
 tls=1
 start_pg --tls 2>/dev/null || { stop_pg; tls=""; start_pg; }
-echo "server: $("$bindir/postgres" --version)${tls:+, TLS on}${tls:-, no TLS}"
+echo "server: $("$bindir/postgres" --version), TLS $([ -n "$tls" ] && echo on || echo off)"
 psql_ -c 'CREATE DATABASE current_db' -c 'CREATE DATABASE scratch'
 base="postgresql://postgres@127.0.0.1:$port"
 DATABASE_URL="$base/current_db?sslmode=disable" "$bin" up 2>/dev/null
 
-python3 - "$runs" "$bin" "$base" "$work/server.crt" "$other" "$tls" <<'PY'
+python3 - "$runs" "$bin" "$base" "$work/server.crt" "$other" "$tls" "$root/sql" <<'PY'
 import os, statistics, subprocess, sys, time
-runs, binary, base, root_cert, other, tls = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+runs, binary, base, root_cert, other, tls, sql = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7]
 env = {k: v for k, v in os.environ.items() if not k.startswith("PG") and k != "DATABASE_URL"}
 modes = [
     ("disable", "sslmode=disable"),
@@ -89,6 +89,9 @@ for _ in range(max(5, runs // 3)):
 fresh()
 print(f"{'up, all five on an empty database (median)':<52}{statistics.median(all5):>7.1f} ms")
 print(f"{'peak memory, all five':<52}{peak_mb([binary, 'up'], scratch):>7.1f} MB")
+lint = [timed([binary, "lint", "--dir", sql]) for _ in range(runs)]
+print(f"{'lint, the shipped migrations (median)':<52}{statistics.median(lint):>7.1f} ms")
+print(f"{'peak memory, lint':<52}{peak_mb([binary, 'lint', '--dir', sql], {}):>7.1f} MB")
 print(f"{'binary size (stripped release)':<52}{os.path.getsize(binary)/1e6:>7.1f} MB")
 print(f"runs per figure: {runs}, alternating")
 PY

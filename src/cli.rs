@@ -66,6 +66,20 @@ pub enum Command {
     /// Write the four files of the next migration (up and undo, both dialects) and print them.
     #[command(after_help = crate::error::EXIT_CODES_HELP)]
     New(NewArgs),
+    /// Check PostgreSQL migrations for what blocks a busy table or breaks the running app.
+    #[command(after_help = crate::error::EXIT_CODES_HELP)]
+    Lint(LintArgs),
+}
+
+/// `lint` flags.
+#[derive(Args, Debug, Default, Clone)]
+pub struct LintArgs {
+    /// The PostgreSQL migration files to check (default: every `.sql` file in DIR/postgres).
+    #[arg(value_name = "FILES")]
+    pub files: Vec<PathBuf>,
+    /// The migrations folder, holding `postgres/` (run from the repository root).
+    #[arg(long, value_name = "DIR", default_value = "sql")]
+    pub dir: PathBuf,
 }
 
 /// `new` flags.

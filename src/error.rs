@@ -28,6 +28,8 @@ pub enum Kind {
     Data,
     /// The step would delete rows and was not confirmed with `--yes` (exit 11).
     DataLoss,
+    /// `lint` found statements that block a busy table or break the running app (exit 12).
+    Lint,
     /// SIGINT arrived; work in progress was rolled back (exit 130).
     Interrupted,
     /// SIGTERM arrived; work in progress was rolled back (exit 143).
@@ -49,6 +51,7 @@ impl Kind {
             Kind::SchemaDiffers => 9,
             Kind::Data => 10,
             Kind::DataLoss => 11,
+            Kind::Lint => 12,
             Kind::Interrupted => 130,
             Kind::Terminated => 143,
         }
@@ -70,6 +73,7 @@ Exit codes:
   9    schema differs from the expected one (verify, baseline)
   10   data error in export, import or copy (nothing was written)
   11   data loss refused (down without --yes)
+  12   lint found problems in a migration
   130  interrupted by SIGINT, 143 by SIGTERM (work in progress rolled back)";
 
 /// An error with its kind, a message naming what is wrong, and an optional cause.
@@ -241,6 +245,7 @@ mod tests {
             Kind::SchemaDiffers,
             Kind::Data,
             Kind::DataLoss,
+            Kind::Lint,
             Kind::Interrupted,
             Kind::Terminated,
         ];

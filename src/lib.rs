@@ -19,6 +19,7 @@ pub mod connect;
 pub mod db;
 pub mod error;
 pub mod expr;
+pub mod lint;
 pub mod lock;
 pub mod logging;
 pub mod migrate;
@@ -93,9 +94,11 @@ fn signal_name(kind: Kind) -> &'static str {
 async fn dispatch(cli: Cli, config: &Config) -> Result<()> {
     use commands::*;
     let command = cli.command.unwrap_or(Command::Up(Default::default()));
-    if let Command::New(args) = &command {
-        // Works on the source tree, not a database.
-        return new::run(args);
+    // These work on the source tree, not a database.
+    match &command {
+        Command::New(args) => return new::run(args),
+        Command::Lint(args) => return lint::run(args),
+        _ => {}
     }
     let url = match &command {
         Command::Copy(args) if args.to.is_some() => {
@@ -112,7 +115,7 @@ async fn dispatch(cli: Cli, config: &Config) -> Result<()> {
         Command::Export(args) => transfer::export(config, &url, &args).await,
         Command::Import(args) => transfer::import(config, &url, &args).await,
         Command::Copy(args) => transfer::copy(config, &url, &args).await,
-        Command::New(_) => unreachable!("handled above"),
+        Command::New(_) | Command::Lint(_) => unreachable!("handled above"),
     }
 }
 

@@ -101,10 +101,8 @@ pub fn statements(sql: &str) -> Vec<String> {
     out
 }
 
-/// The names of the indexes `statement` builds concurrently (`CREATE [UNIQUE] INDEX
-/// CONCURRENTLY [IF NOT EXISTS] name`), unquoted and lower-cased as PostgreSQL stores them.
-pub fn concurrent_index(statement: &str) -> Option<String> {
-    // The words of the statement's head, past the comments that may open it.
+/// A statement past the comments that may open it.
+fn head(statement: &str) -> &str {
     let mut head = statement.trim_start();
     loop {
         if let Some(rest) = head.strip_prefix("--") {
@@ -115,6 +113,59 @@ pub fn concurrent_index(statement: &str) -> Option<String> {
             break;
         }
     }
+    head
+}
+
+/// `sql` in a form that runs inside a transaction: a `-- no-transaction` script with
+/// CONCURRENTLY taken out of its `CREATE [UNIQUE] INDEX`, `DROP INDEX` and `REINDEX`
+/// statements. The schema it makes is the same; only the lock differs, which the scratch
+/// schema `expected_schema` builds in (empty tables nobody else uses) does not mind.
+pub fn in_transaction(sql: &str) -> std::borrow::Cow<'_, str> {
+    if !outside_transaction(sql) {
+        return sql.into();
+    }
+    let mut out = String::new();
+    for statement in statements(sql) {
+        let head = head(&statement);
+        let words: Vec<&str> = head.split_whitespace().take(4).collect();
+        let first = words.first().map(|w| w.to_ascii_lowercase());
+        let keyword = words
+            .iter()
+            .position(|w| w.eq_ignore_ascii_case("concurrently"));
+        let text = match (first.as_deref(), keyword) {
+            (Some("create" | "drop" | "reindex"), Some(_)) => {
+                // The keyword is the first whole word "concurrently" of the head.
+                let at = head
+                    .char_indices()
+                    .filter(|(i, _)| {
+                        head[*i..].len() >= 12
+                            && head[*i..*i + 12].eq_ignore_ascii_case("concurrently")
+                            && (*i == 0 || head[..*i].ends_with(char::is_whitespace))
+                    })
+                    .map(|(i, _)| i)
+                    .next();
+                match at {
+                    Some(i) => format!(
+                        "{}{}{}",
+                        &statement[..statement.len() - head.len()],
+                        &head[..i],
+                        &head[i + 12..]
+                    ),
+                    None => statement.clone(),
+                }
+            }
+            _ => statement.clone(),
+        };
+        out.push_str(&text);
+        out.push_str(";\n");
+    }
+    out.into()
+}
+
+/// The names of the indexes `statement` builds concurrently (`CREATE [UNIQUE] INDEX
+/// CONCURRENTLY [IF NOT EXISTS] name`), unquoted and lower-cased as PostgreSQL stores them.
+pub fn concurrent_index(statement: &str) -> Option<String> {
+    let head = head(statement);
     let words: Vec<String> = head.split_whitespace().map(|w| w.to_string()).collect();
     let lower: Vec<String> = words.iter().map(|w| w.to_ascii_lowercase()).collect();
     let mut i = 0;
@@ -147,6 +198,24 @@ pub fn concurrent_index(statement: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_no_transaction_script_has_a_form_that_runs_in_a_transaction() {
+        let table = [
+            ("CREATE INDEX ix ON t (a);", "CREATE INDEX ix ON t (a);"),
+            (
+                "-- no-transaction\nCREATE INDEX CONCURRENTLY ix ON t (a);\ndrop index concurrently if exists iy;",
+                "-- no-transaction\nCREATE INDEX  ix ON t (a);\ndrop index  if exists iy;\n",
+            ),
+            (
+                "-- no-transaction\nCREATE UNIQUE INDEX CONCURRENTLY concurrently_ix ON t (a);\nREINDEX INDEX CONCURRENTLY ix;\nSELECT 'concurrently'",
+                "-- no-transaction\nCREATE UNIQUE INDEX  concurrently_ix ON t (a);\nREINDEX INDEX  ix;\nSELECT 'concurrently';\n",
+            ),
+        ];
+        for (sql, want) in table {
+            assert_eq!(in_transaction(sql), want, "{sql}");
+        }
+    }
 
     #[test]
     fn splits_like_postgres() {

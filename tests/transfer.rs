@@ -577,3 +577,66 @@ fn json_null_follows_one_rule_on_every_route() {
         "1|null"
     );
 }
+
+/// Behind PgBouncer in transaction mode (one server connection per database, so every client
+/// shares it) a named prepared statement left on a server connection breaks the next client
+/// that prepares one of the same name. Copies, exports and imports run at once through it,
+/// with MIGRATE_LOCK=transaction as README says for a pooler on a port it does not recognise.
+#[test]
+fn transfers_work_behind_pgbouncer_in_transaction_mode() {
+    let source = sqlalchemy_source();
+    let original = export_tables(&source.url());
+    let c = cluster();
+    let bouncer = PgBouncer::start(c, 1);
+    let dbs: Vec<String> = (0..3).map(|_| c.create_db()).collect();
+    let pooled: Vec<String> = dbs.iter().map(|db| bouncer.url(db)).collect();
+    // Three copies into one database's pool at once: one wins, the others find it occupied.
+    let runs: Vec<support::Run> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..3)
+            .map(|_| {
+                let (from, to) = (source.url(), pooled[0].clone());
+                s.spawn(move || {
+                    run(
+                        &["copy", "--from", &from],
+                        &[("DATABASE_URL", &to), ("MIGRATE_LOCK", "transaction")],
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let codes: Vec<i32> = runs.iter().map(|r| r.code).collect();
+    assert_eq!(codes.iter().filter(|&&c| c == 0).count(), 1, "{runs:#?}");
+    assert!(codes.iter().all(|&c| c == 0 || c == 10), "{runs:#?}");
+    assert_same(
+        &export_tables(&pooled[0]),
+        &original,
+        "copied through PgBouncer",
+    );
+    // Exports and imports at once, all through the pooler.
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let path = file.path().to_str().unwrap().to_string();
+    run(&["export", "--out", &path], &[("DATABASE_URL", &pooled[0])]).assert_code(0);
+    std::thread::scope(|s| {
+        let mut handles = Vec::new();
+        for to in &pooled[1..] {
+            let path = path.clone();
+            handles.push(s.spawn(move || {
+                run(
+                    &["import", &path],
+                    &[("DATABASE_URL", to), ("MIGRATE_LOCK", "transaction")],
+                )
+            }));
+        }
+        for _ in 0..2 {
+            handles
+                .push(s.spawn(|| run(&["export", "--out", "-"], &[("DATABASE_URL", &pooled[0])])));
+        }
+        for h in handles {
+            h.join().unwrap().assert_code(0);
+        }
+    });
+    for to in &pooled[1..] {
+        assert_same(&export_tables(to), &original, "imported through PgBouncer");
+    }
+}

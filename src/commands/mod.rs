@@ -4,6 +4,7 @@
 
 pub mod baseline;
 pub mod down;
+pub mod lint;
 pub mod new;
 pub mod status;
 pub mod up;

@@ -46,7 +46,9 @@ fn header(dialect: &str, undo: bool, stem: &str, previous: u32) -> String {
              -- Each statement waits at most MIGRATE_DDL_LOCK_TIMEOUT for a table lock, then the\n\
              -- migration gives way to the app and is retried. On a table with rows, prefer\n\
              -- forms that do not block it: a new column without NOT NULL (or with a default),\n\
-             -- foreign keys NOT VALID then VALIDATE CONSTRAINT, no type changes in place.\n\
+             -- foreign keys NOT VALID then VALIDATE CONSTRAINT, no type changes in place;\n\
+             -- `yogaflow-migrate lint` checks for those. For CREATE INDEX CONCURRENTLY, make\n\
+             -- `-- no-transaction` the first line of this file and of its undo.\n\
              {never}\n"
         ),
         ("postgres", true) => format!(

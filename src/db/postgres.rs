@@ -328,6 +328,14 @@ impl Postgres {
         }
         let start = Instant::now();
         let statements = script::statements(sql);
+        // Before the cleanup too: DROP INDEX CONCURRENTLY waits for the app's open
+        // transactions on the table just as the build does.
+        self.client
+            .batch_execute(&format!(
+                "SET lock_timeout = '{}ms'",
+                self.ddl_lock_timeout.as_millis().max(1)
+            ))
+            .await?;
         for index in statements
             .iter()
             .filter_map(|s| script::concurrent_index(s))
@@ -346,20 +354,16 @@ impl Postgres {
                     "{m}: index {index} is INVALID (an earlier build was interrupted); dropping \
                      it before building it again"
                 );
-                self.client
-                    .batch_execute(&format!(
-                        "DROP INDEX CONCURRENTLY IF EXISTS {}",
-                        super::quote_ident(&index)
-                    ))
-                    .await?;
+                let drop = format!(
+                    "DROP INDEX CONCURRENTLY IF EXISTS {}",
+                    super::quote_ident(&index)
+                );
+                match self.client.batch_execute(&drop).await {
+                    Err(e) if is_lock_timeout(&e) => return Ok(Attempt::LockTimeout),
+                    other => other?,
+                }
             }
         }
-        self.client
-            .batch_execute(&format!(
-                "SET lock_timeout = '{}ms'",
-                self.ddl_lock_timeout.as_millis().max(1)
-            ))
-            .await?;
         let mut result = Ok(Attempt::Done(Outcome::Done(Duration::ZERO)));
         for (i, statement) in statements.iter().enumerate() {
             if let Err(e) = self.client.batch_execute(statement).await {
@@ -457,7 +461,7 @@ impl Postgres {
                 .iter()
                 .filter(|m| m.version <= version)
             {
-                c.batch_execute(m.up)
+                c.batch_execute(&script::in_transaction(m.up))
                     .await
                     .map_err(|e| migration_error(m, m.up, "failed on a scratch schema", e))?;
             }

@@ -773,7 +773,13 @@ impl Run {
 
 /// The binary, with an environment free of the caller's database settings.
 pub fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_yogaflow-migrate"));
+    program(Path::new(env!("CARGO_BIN_EXE_yogaflow-migrate")))
+}
+
+/// Another build of the binary (say, one with a migration more), in the same clean
+/// environment as [`bin`].
+pub fn program(path: &Path) -> Command {
+    let mut c = Command::new(path);
     for (k, _) in std::env::vars() {
         if k == "DATABASE_URL"
             || k == "RUST_LOG"
@@ -828,8 +834,12 @@ pub struct Spawned {
 
 /// Starts the binary with `args` and `env` in the background.
 pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> Spawned {
+    spawn_command(bin(), args, env)
+}
+
+/// Starts `c` (from [`bin`] or [`program`]) with `args` and `env` in the background.
+pub fn spawn_command(mut c: Command, args: &[&str], env: &[(&str, &str)]) -> Spawned {
     use std::io::Read;
-    let mut c = bin();
     c.args(args)
         .envs(env.iter().copied())
         .stdout(Stdio::null())
