@@ -148,6 +148,9 @@ pub struct BaselineArgs {
     /// Record migrations 1..=VERSION as applied (default: the latest).
     #[arg(long, value_name = "VERSION")]
     pub version: Option<i32>,
+    /// Do everything in a transaction that is rolled back, logging what would change.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `export` flags.

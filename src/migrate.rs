@@ -362,7 +362,7 @@ pub fn report_ahead(state: &State, strict: bool) -> Result<()> {
 /// that it has no history and that its schema is, by meaning, the one `version` should have,
 /// then records 1..=`version` without running them, in one transaction. The caller holds the
 /// migration lock.
-pub async fn adopt(db: &mut Database, version: i32) -> Result<()> {
+pub async fn adopt(db: &mut Database, version: i32, dry_run: bool) -> Result<()> {
     if let Some(history) = db.read_history().await? {
         if !history.is_empty() {
             return Err(Error::new(
@@ -404,8 +404,19 @@ pub async fn adopt(db: &mut Database, version: i32) -> Result<()> {
         .into_iter()
         .filter(|m| m.version <= version)
         .collect();
-    db.run_step(Step::Record(&adopted)).await?;
-    log::info!("baselined: migrations 1 to {version} recorded as applied without running them");
+    db.run_step(Step::Record {
+        migrations: &adopted,
+        dry_run,
+    })
+    .await?;
+    if dry_run {
+        log::info!(
+            "dry run: baseline would record migrations 1 to {version} as applied and make the \
+             changes above; all of it was rolled back, nothing changed"
+        );
+    } else {
+        log::info!("baselined: migrations 1 to {version} recorded as applied without running them");
+    }
     Ok(())
 }
 
@@ -484,7 +495,7 @@ pub async fn adopt_on_deploy(db: &mut Database, lock_timeout: Duration) -> Resul
                 log::info!(
                     "MIGRATE_BASELINE=true: the schema is version {v} by meaning; adopting it"
                 );
-                adopt(db, v).await
+                adopt(db, v, false).await
             }
             Err((v, diffs)) => Err(Error::new(
                 Kind::SchemaDiffers,

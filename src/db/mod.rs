@@ -118,8 +118,16 @@ pub enum Step<'a> {
         /// `--yes` / `MIGRATE_ALLOW_DATA_LOSS`.
         allow_loss: bool,
     },
-    /// Create the history table and record these migrations without running them.
-    Record(&'a [Migration]),
+    /// Create the history table and record these migrations without running them, leaving
+    /// the database as `up` would have made it (PostgreSQL: identity columns for SERIAL, the
+    /// migrations' constraint and index names). With `dry_run`, everything is done and then
+    /// rolled back: the log says what would change.
+    Record {
+        /// The migrations to record.
+        migrations: &'a [Migration],
+        /// Roll back at the end (`baseline --dry-run`).
+        dry_run: bool,
+    },
 }
 
 /// How a [`Step`] went.

@@ -8,6 +8,7 @@ use crate::migrate::{self, Applied, HISTORY_DDL, HISTORY_TABLE};
 use crate::schema::{self, Schema};
 use crate::script;
 use crate::url::PgUrl;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tokio_postgres::error::{ErrorPosition, SqlState};
 use tokio_postgres::{Client, SimpleQueryMessage};
@@ -180,7 +181,7 @@ impl Postgres {
             let what = match step {
                 Step::Apply(m) => format!("migration {m}"),
                 Step::Undo { migration: m, .. } => format!("undoing {m}"),
-                Step::Record(_) => "recording the baseline".to_string(),
+                Step::Record { .. } => "recording the baseline".to_string(),
             };
             if start.elapsed() >= self.lock_wait {
                 return Err(Error::new(
@@ -287,8 +288,12 @@ impl Postgres {
                         .map_err(Error::from),
                 }
             }
-            Step::Record(ms) => {
+            Step::Record { migrations: ms, .. } => {
                 match serial_to_identity(&tx).await {
+                    Err(e) if is_lock_timeout(&e) => return Ok(Attempt::LockTimeout),
+                    other => other?,
+                }
+                match canonical_names(&tx, ms).await {
                     Err(e) if is_lock_timeout(&e) => return Ok(Attempt::LockTimeout),
                     other => other?,
                 }
@@ -299,6 +304,10 @@ impl Postgres {
             }
         };
         result?;
+        if let Step::Record { dry_run: true, .. } = step {
+            tx.rollback().await?;
+            return Ok(Attempt::Done(Outcome::Done(start.elapsed())));
+        }
         tx.commit().await?;
         Ok(Attempt::Done(Outcome::Done(start.elapsed())))
     }
@@ -527,7 +536,113 @@ async fn serial_to_identity(
             cq = c.replace('\'', "''"),
         ))
         .await?;
-        log::info!("{table}.{column}: SERIAL turned into an identity column, as `up` makes it");
+        log::info!("{table}.{column}: SERIAL to an identity column, as `up` makes it");
+    }
+    Ok(())
+}
+
+/// The constraints and indexes of the tables in `schema` (a namespace name), each with a key
+/// that says what it is regardless of its name: (table, key) → name. The key is the catalog's
+/// own definition (`pg_get_constraintdef`, the index definition after its name), with CHECK
+/// expressions compared by meaning.
+async fn named_objects(
+    tx: &tokio_postgres::Transaction<'_>,
+    schema: &str,
+) -> std::result::Result<BTreeMap<(String, String), (String, bool)>, tokio_postgres::Error> {
+    let rows = tx
+        .query_typed(
+            "SELECT c.conrelid::regclass::text, c.contype::text, \
+                    pg_get_constraintdef(c.oid), c.conname::text, true \
+             FROM pg_constraint c \
+             WHERE c.connamespace = $1::regnamespace AND c.contype IN ('p', 'u', 'f', 'c') \
+             UNION ALL \
+             SELECT x.indrelid::regclass::text, 'i', \
+                    x.indisunique::text || ' ' || \
+                    split_part(pg_get_indexdef(x.indexrelid), ' USING ', 2), \
+                    i.relname::text, false \
+             FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid \
+             WHERE i.relnamespace = $1::regnamespace \
+               AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)",
+            &[(&schema, tokio_postgres::types::Type::TEXT)],
+        )
+        .await?;
+    let mut out = BTreeMap::new();
+    for row in rows {
+        let table: String = row.get(0);
+        // regclass prints the schema only where it is not on the search path.
+        let table = table.rsplit('.').next().unwrap_or_default().to_string();
+        let kind: String = row.get(1);
+        let def: String = row.get(2);
+        let def = if kind == "c" {
+            crate::schema::check_meaning(def.trim_start_matches("CHECK "))
+        } else {
+            def
+        };
+        out.insert((table, format!("{kind} {def}")), (row.get(3), row.get(4)));
+    }
+    Ok(out)
+}
+
+/// Renames the constraints and indexes of an adopted database to the names the migrations
+/// give them (SQLAlchemy's `poses_name_key` to `uq_poses_name`, say), so that a later
+/// migration naming them works there too. The expected names are read from the migrations
+/// applied to a scratch schema inside this transaction (dropped again before it ends).
+async fn canonical_names(
+    tx: &tokio_postgres::Transaction<'_>,
+    ms: &[migrate::Migration],
+) -> std::result::Result<(), tokio_postgres::Error> {
+    let live_schema: String = tx
+        .query_one("SELECT current_schema()::text", &[])
+        .await?
+        .get(0);
+    let scratch = format!("yogaflow_names_{}", std::process::id());
+    tx.batch_execute(&format!(
+        "CREATE SCHEMA {scratch}; SET LOCAL search_path TO {scratch}"
+    ))
+    .await?;
+    for m in ms {
+        // The same scripts built the expected schema already: they apply.
+        tx.batch_execute(&script::in_transaction(m.up)).await?;
+    }
+    let expected = named_objects(tx, &scratch).await?;
+    tx.batch_execute(&format!(
+        "SET LOCAL search_path TO {}; DROP SCHEMA {scratch} CASCADE",
+        super::quote_ident(&live_schema)
+    ))
+    .await?;
+    let live = named_objects(tx, &live_schema).await?;
+    let taken: std::collections::BTreeSet<&str> =
+        live.values().map(|(name, _)| name.as_str()).collect();
+    for ((table, key), (want, _)) in &expected {
+        let Some((have, constraint)) = live.get(&(table.clone(), key.clone())) else {
+            continue;
+        };
+        if have == want {
+            continue;
+        }
+        if taken.contains(want.as_str()) {
+            log::warn!("{table}: {have} keeps its name: {want} is taken by another object");
+            continue;
+        }
+        let sql = if *constraint {
+            format!(
+                "ALTER TABLE {} RENAME CONSTRAINT {} TO {}",
+                super::quote_ident(table),
+                super::quote_ident(have),
+                super::quote_ident(want)
+            )
+        } else {
+            format!(
+                "ALTER INDEX {} RENAME TO {}",
+                super::quote_ident(have),
+                super::quote_ident(want)
+            )
+        };
+        tx.batch_execute(&sql).await?;
+        log::info!(
+            "{table}: {} {have} renamed {want}, as the migrations name it",
+            if *constraint { "constraint" } else { "index" }
+        );
     }
     Ok(())
 }
@@ -583,7 +698,7 @@ async fn lock_in(
     Ok(match step {
         Step::Apply(m) => recorded(m.version).await?,
         Step::Undo { migration: m, .. } => !recorded(m.version).await?,
-        Step::Record(ms) => match ms.first() {
+        Step::Record { migrations: ms, .. } => match ms.first() {
             Some(m) => recorded(m.version).await?,
             None => true,
         },

@@ -181,7 +181,7 @@ impl Sqlite {
         enum Owned {
             Apply(Migration),
             Undo(Migration, bool),
-            Record(Vec<Migration>),
+            Record(Vec<Migration>, bool),
         }
         let step = match step {
             Step::Apply(m) => Owned::Apply(m.clone()),
@@ -189,7 +189,10 @@ impl Sqlite {
                 migration,
                 allow_loss,
             } => Owned::Undo(migration.clone(), allow_loss),
-            Step::Record(ms) => Owned::Record(ms.to_vec()),
+            Step::Record {
+                migrations,
+                dry_run,
+            } => Owned::Record(migrations.to_vec(), dry_run),
         };
         self.call(move |c| {
             let start = Instant::now();
@@ -231,7 +234,13 @@ impl Sqlite {
                         .map_err(|e| migration_error(m, "could not be undone", e))?;
                     tx.execute_batch(&migrate::delete_sql(m))?;
                 }
-                Owned::Record(ms) => tx.execute_batch(&migrate::record_all_sql(ms))?,
+                Owned::Record(ms, dry_run) => {
+                    tx.execute_batch(&migrate::record_all_sql(ms))?;
+                    if *dry_run {
+                        tx.rollback()?;
+                        return Ok(Outcome::Done(start.elapsed()));
+                    }
+                }
             }
             tx.commit()?;
             Ok(Outcome::Done(start.elapsed()))

@@ -1,0 +1,186 @@
+//! Adopting what the Python backend made, with the real client: SQLAlchemy 2 models and an
+//! Alembic environment (tests/python/, installed by .ci/run into a virtualenv) create and seed
+//! databases through asyncpg and aiosqlite, and the binary adopts them as they are.
+
+mod support;
+
+use std::process::Command;
+use support::*;
+
+/// The virtualenv .ci/run makes (YOGAFLOW_PYTHON overrides it).
+fn python() -> String {
+    std::env::var("YOGAFLOW_PYTHON").unwrap_or_else(|_| "/opt/yogaflow-py/bin/python".into())
+}
+
+/// Runs tests/python/backend.py COMMAND URL; its standard output.
+fn backend(command: &str, url: &str) -> String {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/backend.py");
+    let out = Command::new(python())
+        .args([script, command, url])
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (the test backend's virtualenv: python3 -m venv /opt/yogaflow-py && \
+                 /opt/yogaflow-py/bin/pip install -r tests/python/requirements.txt)",
+                python()
+            )
+        });
+    assert!(
+        out.status.success(),
+        "backend.py {command}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The database's constraint and index names, sorted: what `up` makes and an adopted
+/// database must have too.
+fn names(db: &str) -> String {
+    cluster().psql(
+        db,
+        "SELECT string_agg(n, ',' ORDER BY n) FROM ( \
+           SELECT conname::text AS n FROM pg_constraint WHERE connamespace = 'public'::regnamespace \
+           UNION SELECT indexname FROM pg_indexes WHERE schemaname = 'public') x \
+         WHERE n NOT LIKE 'refinery%' AND n NOT LIKE 'alembic%'",
+    )
+}
+
+/// (database, URL as the backend spells it: postgresql+asyncpg://).
+fn pg() -> (String, String) {
+    let db = cluster().create_db();
+    let url = cluster()
+        .url(&db)
+        .replacen("postgresql://", "postgresql+asyncpg://", 1);
+    (db, url)
+}
+
+fn fresh_names() -> String {
+    let (db, url) = pg();
+    run(&["up"], &[("DATABASE_URL", &url)]).assert_code(0);
+    names(&db)
+}
+
+#[test]
+fn an_alembic_made_postgresql_is_adopted_as_up_would_have_made_it() {
+    let (db, url) = pg();
+    backend("alembic", &url);
+    backend("seed", &url);
+    let env = [("DATABASE_URL", url.as_str())];
+
+    let r = run(&["baseline", "--dry-run"], &env);
+    r.assert_code(0);
+    assert!(
+        r.stderr
+            .contains("poses: constraint poses_name_key renamed uq_poses_name")
+            && r.stderr.contains("users.id: SERIAL to an identity column")
+            && r.stderr
+                .contains("dry run: baseline would record migrations 1 to 5"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        cluster().psql(
+            &db,
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'refinery_schema_history'"
+        ),
+        "0",
+        "a dry run changes nothing"
+    );
+
+    run(&["baseline"], &env).assert_code(0);
+    let r = run(&["verify"], &env);
+    r.assert_code(0);
+    assert!(
+        r.stdout.contains("not managed: table alembic_version"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(names(&db), fresh_names(), "constraint and index names");
+    // The ORM inserts without ids into every table; the ids go on past the seeded ones.
+    let ids: serde_json::Value = serde_json::from_str(&backend("insert", &url)).unwrap();
+    assert_eq!(ids["users"], 3, "{ids}");
+    assert_eq!(ids["practice_history"], 3, "{ids}");
+    run(&["up"], &env).assert_code(0);
+}
+
+#[test]
+fn a_create_all_sqlite_file_is_adopted_by_one_baseline() {
+    let file = TempSqlite::new();
+    let url = format!("sqlite+aiosqlite:///{}", file.path().display());
+    backend("create-all", &url);
+    backend("seed", &url);
+    let env = [("DATABASE_URL", url.as_str())];
+    run(&["baseline"], &env).assert_code(0);
+    run(&["verify"], &env).assert_code(0);
+    let ids: serde_json::Value = serde_json::from_str(&backend("insert", &url)).unwrap();
+    assert_eq!(ids["poses"], 3, "{ids}");
+    run(&["status", "--exit-code"], &env).assert_code(0);
+}
+
+#[test]
+fn copy_reads_an_alembic_sqlite_file_untouched_and_every_orm_object_arrives() {
+    let file = TempSqlite::new();
+    let source = format!("sqlite+aiosqlite:///{}", file.path().display());
+    backend("alembic", &source);
+    backend("seed", &source);
+    let before = std::fs::read(file.path()).unwrap();
+    let (_, target) = pg();
+    let r = run(&["copy", "--from", &source], &[("DATABASE_URL", &target)]);
+    r.assert_code(0);
+    assert!(
+        r.stderr.contains("its schema is version 5 by meaning"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        std::fs::read(file.path()).unwrap() == before,
+        "the source file changed"
+    );
+    assert_eq!(backend("dump", &target), backend("dump", &source));
+    let ids: serde_json::Value = serde_json::from_str(&backend("insert", &target)).unwrap();
+    assert_eq!(ids["sequences"], 3, "{ids}");
+}
+
+#[test]
+fn eight_replicas_adopt_on_deploy_once() {
+    let (db, url) = pg();
+    backend("create-all", &url);
+    backend("seed", &url);
+    for r in race(
+        8,
+        &["up"],
+        &[("DATABASE_URL", &url), ("MIGRATE_BASELINE", "true")],
+    ) {
+        r.assert_code(0);
+    }
+    assert_eq!(
+        cluster().psql(
+            &db,
+            "SELECT string_agg(version::text, ',' ORDER BY version) FROM refinery_schema_history"
+        ),
+        "1,2,3,4,5"
+    );
+    run(&["verify"], &[("DATABASE_URL", &url)]).assert_code(0);
+    assert_eq!(names(&db), fresh_names());
+    backend("insert", &url);
+}
+
+#[test]
+fn a_partial_baseline_is_refused_so_no_partial_copy_can_follow() {
+    let file = TempSqlite::new();
+    let url = format!("sqlite+aiosqlite:///{}", file.path().display());
+    backend("create-all", &url);
+    backend("seed", &url);
+    let before = std::fs::read(file.path()).unwrap();
+    let r = run(&["baseline", "--version", "1"], &[("DATABASE_URL", &url)]);
+    r.assert_code(9);
+    assert!(
+        r.stderr.contains("table poses: belongs to a later version"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        std::fs::read(file.path()).unwrap() == before,
+        "refused, yet changed"
+    );
+}
