@@ -151,6 +151,10 @@ pub struct BaselineArgs {
     /// Do everything in a transaction that is rolled back, logging what would change.
     #[arg(long)]
     pub dry_run: bool,
+    /// Bring real differences to the contract where nothing is lost (PostgreSQL): a missing
+    /// index, check, foreign key or default, json to jsonb, NOT NULL where no row is NULL.
+    #[arg(long)]
+    pub repair: bool,
 }
 
 /// `export` flags.

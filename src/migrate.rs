@@ -362,7 +362,7 @@ pub fn report_ahead(state: &State, strict: bool) -> Result<()> {
 /// that it has no history and that its schema is, by meaning, the one `version` should have,
 /// then records 1..=`version` without running them, in one transaction. The caller holds the
 /// migration lock.
-pub async fn adopt(db: &mut Database, version: i32, dry_run: bool) -> Result<()> {
+pub async fn adopt(db: &mut Database, version: i32, dry_run: bool, repair: bool) -> Result<()> {
     if let Some(history) = db.read_history().await? {
         if !history.is_empty() {
             return Err(Error::new(
@@ -388,27 +388,61 @@ pub async fn adopt(db: &mut Database, version: i32, dry_run: bool) -> Result<()>
             others.join(", ")
         );
     }
-    let mut diffs = later_tables(&expected, &live);
-    diffs.extend(crate::schema::diff(&expected, &live, true));
-    if !diffs.is_empty() {
-        return Err(Error::new(
-            Kind::SchemaDiffers,
-            format!(
-                "refusing to baseline at version {version}: the schema differs in {} place(s): {}",
-                diffs.len(),
-                diffs.join("; ")
-            ),
-        ));
-    }
+    let later = later_tables(&expected, &live);
+    let diffs = crate::schema::diff(&expected, &live, true);
     let adopted: Vec<_> = migrations(db.dialect())
         .into_iter()
         .filter(|m| m.version <= version)
         .collect();
+    if !later.is_empty() || (!diffs.is_empty() && !repair) {
+        // The exact plan `--repair` would carry out: rehearsed (and rolled back) so that the
+        // log shows its statements, or the row that would stop it.
+        let plan = if !later.is_empty() {
+            String::new()
+        } else {
+            let rehearsal = db
+                .run_step(Step::Record {
+                    migrations: &adopted,
+                    dry_run: true,
+                    repair: true,
+                })
+                .await;
+            match rehearsal {
+                Ok(_) => "; `baseline --repair` brings it to the contract with the statements \
+                          logged above as \"repair:\" (nothing is lost)"
+                    .to_string(),
+                Err(e) => format!("; `baseline --repair` cannot: {e}"),
+            }
+        };
+        let all: Vec<String> = later.into_iter().chain(diffs).collect();
+        return Err(Error::new(
+            Kind::SchemaDiffers,
+            format!(
+                "refusing to baseline at version {version}: the schema differs in {} place(s): \
+                 {}{plan}",
+                all.len(),
+                all.join("; ")
+            ),
+        ));
+    }
+    let repairing = repair && !diffs.is_empty();
     db.run_step(Step::Record {
         migrations: &adopted,
         dry_run,
+        repair: repairing,
     })
-    .await?;
+    .await
+    .map_err(|e| match repairing {
+        true => Error::new(
+            e.kind(),
+            format!(
+                "{e} (the schema differs in {} place(s): {})",
+                diffs.len(),
+                diffs.join("; ")
+            ),
+        ),
+        false => e,
+    })?;
     if dry_run {
         log::info!(
             "dry run: baseline would record migrations 1 to {version} as applied and make the \
@@ -495,7 +529,7 @@ pub async fn adopt_on_deploy(db: &mut Database, lock_timeout: Duration) -> Resul
                 log::info!(
                     "MIGRATE_BASELINE=true: the schema is version {v} by meaning; adopting it"
                 );
-                adopt(db, v, false).await
+                adopt(db, v, false, false).await
             }
             Err((v, diffs)) => Err(Error::new(
                 Kind::SchemaDiffers,

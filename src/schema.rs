@@ -175,7 +175,10 @@ fn balanced_inside(s: &str) -> bool {
 
 /// Reads the tables of PostgreSQL schema `schema` from the catalog. Unnamed statements
 /// (`query_typed`): a transaction-mode pooler (PgBouncer) cannot keep named ones.
-pub(crate) async fn read_pg(c: &tokio_postgres::Client, schema: &str) -> Result<Schema> {
+pub(crate) async fn read_pg(
+    c: &impl tokio_postgres::GenericClient,
+    schema: &str,
+) -> Result<Schema> {
     let mut out = Schema::default();
     let tables = c
         .query_typed(

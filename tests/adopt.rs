@@ -14,9 +14,15 @@ fn python() -> String {
 
 /// Runs tests/python/backend.py COMMAND URL; its standard output.
 fn backend(command: &str, url: &str) -> String {
+    backend_with(command, url, &[])
+}
+
+/// [`backend`] with environment variables (`YOGAFLOW_PLAIN_JSON`).
+fn backend_with(command: &str, url: &str, env: &[(&str, &str)]) -> String {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/backend.py");
     let out = Command::new(python())
         .args([script, command, url])
+        .envs(env.iter().copied())
         .output()
         .unwrap_or_else(|e| {
             panic!(
@@ -182,5 +188,106 @@ fn a_partial_baseline_is_refused_so_no_partial_copy_can_follow() {
     assert!(
         std::fs::read(file.path()).unwrap() == before,
         "refused, yet changed"
+    );
+}
+
+/// A backend that used plain JSON on PostgreSQL and lost an index, a check, a NOT NULL and a
+/// default along the way (and widened a varchar): `baseline` lists the differences and
+/// rehearses the repair; `--repair` refuses while a row breaks the check, naming it, and
+/// then brings the database to the contract with every ORM object unchanged.
+#[test]
+fn a_plain_json_backend_is_refused_with_the_plan_and_repaired_with_repair() {
+    let (db, url) = pg();
+    let plain = [("YOGAFLOW_PLAIN_JSON", "1")];
+    backend_with("create-all", &url, &plain);
+    backend_with("seed", &url, &plain);
+    let c = cluster();
+    c.psql(
+        &db,
+        "DROP INDEX ix_poses_difficulty; \
+         ALTER TABLE poses ALTER COLUMN created_at DROP NOT NULL; \
+         ALTER TABLE users ALTER COLUMN is_active DROP DEFAULT; \
+         ALTER TABLE practice_sessions DROP CONSTRAINT practice_sessions_rating_check; \
+         ALTER TABLE users ALTER COLUMN email TYPE varchar(300)",
+    );
+    let before = backend("dump", &url);
+    let env = [("DATABASE_URL", url.as_str())];
+    let untouched = || {
+        assert_eq!(
+            c.psql(
+                &db,
+                "SELECT count(*) FROM pg_tables WHERE tablename = 'refinery_schema_history'"
+            ),
+            "0"
+        );
+        assert_eq!(
+            c.psql(&db, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'poses'::regclass AND attname = 'benefits'"),
+            "json"
+        );
+    };
+
+    let r = run(&["baseline"], &env);
+    r.assert_code(9);
+    for needle in [
+        "the schema differs in 8 place(s)",
+        "column poses.benefits: type changed from jsonb to json",
+        "index ix_poses_difficulty on poses: missing",
+        "check on practice_sessions (rating <= 5 and rating >= 1): missing",
+        "column users.is_active: default changed from true to none",
+        "repair: ALTER TABLE \"poses\" ALTER COLUMN \"benefits\" TYPE jsonb USING \"benefits\"::jsonb",
+        "repair: CREATE INDEX ix_poses_difficulty ON poses USING btree (difficulty)",
+        "`baseline --repair` brings it to the contract",
+    ] {
+        assert!(r.stderr.contains(needle), "missing {needle:?} in:\n{}", r.stderr);
+    }
+    untouched();
+
+    let id = c.psql(
+        &db,
+        "INSERT INTO practice_sessions (user_id, started_at, rating) VALUES (1, now(), 7) RETURNING id",
+    );
+    let r = run(&["baseline", "--repair"], &env);
+    r.assert_code(9);
+    assert!(
+        r.stderr.contains(&format!(
+            "repair refused: practice_sessions row id={id} (rating = '7') breaks the contract's check ck_practice_sessions_rating"
+        )),
+        "{}",
+        r.stderr
+    );
+    untouched();
+
+    c.psql(
+        &db,
+        &format!("DELETE FROM practice_sessions WHERE id = {id}"),
+    );
+    run(&["baseline", "--repair"], &env).assert_code(0);
+    run(&["verify"], &env).assert_code(0);
+    assert_eq!(backend("dump", &url), before, "a repair changed a row");
+    assert_eq!(names(&db), fresh_names());
+    backend("insert", &url);
+}
+
+#[test]
+fn repair_on_sqlite_says_it_is_not_there_yet() {
+    let file = TempSqlite::new();
+    let url = format!("sqlite+aiosqlite:///{}", file.path().display());
+    backend("create-all", &url);
+    let ok = Command::new("python3")
+        .args(["-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('DROP INDEX ix_poses_difficulty'); c.commit()"])
+        .arg(file.path())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let r = run(&["baseline", "--repair"], &[("DATABASE_URL", &url)]);
+    r.assert_code(9);
+    assert!(
+        r.stderr
+            .contains("index ix_poses_difficulty on poses: missing")
+            && r.stderr
+                .contains("--repair works on PostgreSQL only so far"),
+        "{}",
+        r.stderr
     );
 }

@@ -127,6 +127,9 @@ pub enum Step<'a> {
         migrations: &'a [Migration],
         /// Roll back at the end (`baseline --dry-run`).
         dry_run: bool,
+        /// Also bring real differences to the contract where nothing is lost
+        /// (`baseline --repair`; PostgreSQL).
+        repair: bool,
     },
 }
 

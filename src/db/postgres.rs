@@ -288,14 +288,20 @@ impl Postgres {
                         .map_err(Error::from),
                 }
             }
-            Step::Record { migrations: ms, .. } => {
+            Step::Record {
+                migrations: ms,
+                repair,
+                ..
+            } => {
                 match serial_to_identity(&tx).await {
                     Err(e) if is_lock_timeout(&e) => return Ok(Attempt::LockTimeout),
                     other => other?,
                 }
-                match canonical_names(&tx, ms).await {
-                    Err(e) if is_lock_timeout(&e) => return Ok(Attempt::LockTimeout),
-                    other => other?,
+                match reconcile(&tx, ms, repair).await {
+                    Err(Stop::Pg(e)) if is_lock_timeout(&e) => return Ok(Attempt::LockTimeout),
+                    Err(Stop::Pg(e)) => return Err(e.into()),
+                    Err(Stop::Refused(e)) => return Err(e),
+                    Ok(()) => {}
                 }
                 match tx.batch_execute(&migrate::record_all_sql(ms)).await {
                     Err(e) if is_lock_timeout(&e) => return Ok(Attempt::LockTimeout),
@@ -541,14 +547,21 @@ async fn serial_to_identity(
     Ok(())
 }
 
-/// The constraints and indexes of the tables in `schema` (a namespace name), each with a key
-/// that says what it is regardless of its name: (table, key) → name. The key is the catalog's
-/// own definition (`pg_get_constraintdef`, the index definition after its name), with CHECK
-/// expressions compared by meaning.
+/// One constraint or index: its name, whether it is a constraint (or a plain index), and the
+/// catalog's definition of it (`pg_get_constraintdef`, or `pg_get_indexdef`).
+struct Named {
+    name: String,
+    constraint: bool,
+    def: String,
+}
+
+/// The constraints and indexes of the tables in `schema` (a namespace name), each under a key
+/// that says what it is regardless of its name: (table, key). The key is the catalog's own
+/// definition (the index definition after its name), with CHECK expressions by meaning.
 async fn named_objects(
     tx: &tokio_postgres::Transaction<'_>,
     schema: &str,
-) -> std::result::Result<BTreeMap<(String, String), (String, bool)>, tokio_postgres::Error> {
+) -> std::result::Result<BTreeMap<(String, String), Named>, tokio_postgres::Error> {
     let rows = tx
         .query_typed(
             "SELECT c.conrelid::regclass::text, c.contype::text, \
@@ -556,9 +569,7 @@ async fn named_objects(
              FROM pg_constraint c \
              WHERE c.connamespace = $1::regnamespace AND c.contype IN ('p', 'u', 'f', 'c') \
              UNION ALL \
-             SELECT x.indrelid::regclass::text, 'i', \
-                    x.indisunique::text || ' ' || \
-                    split_part(pg_get_indexdef(x.indexrelid), ' USING ', 2), \
+             SELECT x.indrelid::regclass::text, 'i', pg_get_indexdef(x.indexrelid), \
                     i.relname::text, false \
              FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid \
              WHERE i.relnamespace = $1::regnamespace \
@@ -573,24 +584,111 @@ async fn named_objects(
         let table = table.rsplit('.').next().unwrap_or_default().to_string();
         let kind: String = row.get(1);
         let def: String = row.get(2);
-        let def = if kind == "c" {
-            crate::schema::check_meaning(def.trim_start_matches("CHECK "))
-        } else {
-            def
+        let key = match kind.as_str() {
+            "c" => crate::schema::check_meaning(def.trim_start_matches("CHECK ")),
+            "i" => format!(
+                "{} {}",
+                def.starts_with("CREATE UNIQUE"),
+                def.split_once(" USING ").map_or("", |(_, rest)| rest)
+            ),
+            _ => def.clone(),
         };
-        out.insert((table, format!("{kind} {def}")), (row.get(3), row.get(4)));
+        let named = Named {
+            name: row.get(3),
+            constraint: row.get(4),
+            def,
+        };
+        out.insert((table, format!("{kind} {key}")), named);
     }
     Ok(out)
 }
 
-/// Renames the constraints and indexes of an adopted database to the names the migrations
-/// give them (SQLAlchemy's `poses_name_key` to `uq_poses_name`, say), so that a later
-/// migration naming them works there too. The expected names are read from the migrations
-/// applied to a scratch schema inside this transaction (dropped again before it ends).
-async fn canonical_names(
+/// One column as the catalog has it: type, NOT NULL, default expression.
+type ColumnDef = (String, bool, Option<String>);
+
+/// The columns of the tables in `schema`: (table, column) → definition.
+async fn column_defs(
+    tx: &tokio_postgres::Transaction<'_>,
+    schema: &str,
+) -> std::result::Result<BTreeMap<(String, String), ColumnDef>, tokio_postgres::Error> {
+    let rows = tx
+        .query_typed(
+            "SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod), \
+                    a.attnotnull, pg_get_expr(d.adbin, d.adrelid) \
+             FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
+             LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
+             WHERE c.relnamespace = $1::regnamespace AND c.relkind = 'r' AND a.attnum > 0 \
+               AND NOT a.attisdropped AND a.attidentity = ''",
+            &[(&schema, tokio_postgres::types::Type::TEXT)],
+        )
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ((r.get(0), r.get(1)), (r.get(2), r.get(3), r.get(4))))
+        .collect())
+}
+
+/// Why [`reconcile`] stopped: a PostgreSQL error (a lock timeout is retried by the caller), or
+/// a refusal that names what is wrong.
+enum Stop {
+    Pg(tokio_postgres::Error),
+    Refused(Error),
+}
+
+impl From<tokio_postgres::Error> for Stop {
+    fn from(e: tokio_postgres::Error) -> Stop {
+        Stop::Pg(e)
+    }
+}
+
+/// The first row of `table` for which `condition` holds, if any: its id, and `columns` with
+/// their values (`rating = 7`, text cut at 60 characters).
+async fn first_row(
+    tx: &tokio_postgres::Transaction<'_>,
+    table: &str,
+    condition: &str,
+    columns: &[&str],
+) -> std::result::Result<Option<(String, String)>, tokio_postgres::Error> {
+    let values: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            format!(
+                "{} || ' = ' || coalesce(quote_literal(left({}::text, 60)), 'NULL')",
+                quote_literal(c),
+                super::quote_ident(c)
+            )
+        })
+        .collect();
+    let values = if values.is_empty() {
+        "''".to_string()
+    } else {
+        format!("concat_ws(', ', {})", values.join(", "))
+    };
+    let sql = format!(
+        "SELECT id::text, {values} FROM {} WHERE {condition} ORDER BY id LIMIT 1",
+        super::quote_ident(table)
+    );
+    Ok(tx.query_opt(&sql, &[]).await?.map(|r| (r.get(0), r.get(1))))
+}
+
+fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// Brings an adopted database to what the migrations make, in the Record transaction:
+/// constraints and indexes renamed to the migrations' names (SQLAlchemy's `poses_name_key`
+/// to `uq_poses_name`, so that a later migration naming them works), and with `repair`, what
+/// differs for real but loses nothing (a missing index, check, foreign key, unique
+/// constraint or default; `json` to `jsonb`; a `varchar` to the contract's length; NOT NULL
+/// where no row is NULL). A row a repair would reject stops it, named. The expected names
+/// and definitions are read from the migrations applied to a scratch schema inside this
+/// transaction (dropped again before it ends). With `repair`, the result is compared with
+/// the expected schema: what no repair covers is refused.
+async fn reconcile(
     tx: &tokio_postgres::Transaction<'_>,
     ms: &[migrate::Migration],
-) -> std::result::Result<(), tokio_postgres::Error> {
+    repair: bool,
+) -> std::result::Result<(), Stop> {
     let live_schema: String = tx
         .query_one("SELECT current_schema()::text", &[])
         .await?
@@ -605,44 +703,197 @@ async fn canonical_names(
         tx.batch_execute(&script::in_transaction(m.up)).await?;
     }
     let expected = named_objects(tx, &scratch).await?;
+    let expected_columns = column_defs(tx, &scratch).await?;
+    let expected_schema = crate::schema::read_pg(tx, &scratch)
+        .await
+        .map_err(Stop::Refused)?;
     tx.batch_execute(&format!(
         "SET LOCAL search_path TO {}; DROP SCHEMA {scratch} CASCADE",
         super::quote_ident(&live_schema)
     ))
     .await?;
+    let q = super::quote_ident;
+    if repair {
+        let live_columns = column_defs(tx, &live_schema).await?;
+        for ((table, column), (want_type, want_not_null, want_default)) in &expected_columns {
+            let Some((have_type, have_not_null, have_default)) =
+                live_columns.get(&(table.clone(), column.clone()))
+            else {
+                continue;
+            };
+            let (t, c) = (q(table), q(column));
+            if want_type != have_type {
+                let length = |ty: &str| {
+                    ty.strip_prefix("character varying(")
+                        .and_then(|n| n.strip_suffix(')'))
+                        .and_then(|n| n.parse::<u32>().ok())
+                };
+                let sql = match (want_type.as_str(), have_type.as_str()) {
+                    // A default keeps its old type through ALTER TYPE ('{}'::json): it is
+                    // set again as the migrations spell it.
+                    ("jsonb", "json") => Some(match want_default {
+                        Some(default) => format!(
+                            "ALTER TABLE {t} ALTER COLUMN {c} DROP DEFAULT, ALTER COLUMN {c} \
+                             TYPE jsonb USING {c}::jsonb, ALTER COLUMN {c} SET DEFAULT {default}"
+                        ),
+                        None => {
+                            format!("ALTER TABLE {t} ALTER COLUMN {c} TYPE jsonb USING {c}::jsonb")
+                        }
+                    }),
+                    (w, h) => match (length(w), length(h)) {
+                        (Some(want), Some(have)) => {
+                            if have > want {
+                                let cond = format!("length({c}) > {want}");
+                                if let Some((id, value)) =
+                                    first_row(tx, table, &cond, &[column]).await?
+                                {
+                                    return Err(Stop::Refused(Error::new(
+                                        Kind::SchemaDiffers,
+                                        format!(
+                                            "repair refused: {table} row id={id}: {value} is \
+                                             longer than the contract's {want} characters; \
+                                             nothing was changed"
+                                        ),
+                                    )));
+                                }
+                            }
+                            Some(format!("ALTER TABLE {t} ALTER COLUMN {c} TYPE {w}"))
+                        }
+                        _ => None,
+                    },
+                };
+                if let Some(sql) = sql {
+                    log::info!("repair: {sql}");
+                    tx.batch_execute(&sql).await?;
+                }
+            }
+            if *want_not_null && !have_not_null {
+                if let Some((id, _)) = first_row(tx, table, &format!("{c} IS NULL"), &[]).await? {
+                    return Err(Stop::Refused(Error::new(
+                        Kind::SchemaDiffers,
+                        format!(
+                            "repair refused: {table} row id={id}: {column} is NULL, which the \
+                             contract's NOT NULL rejects; nothing was changed"
+                        ),
+                    )));
+                }
+                let sql = format!("ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL");
+                log::info!("repair: {sql}");
+                tx.batch_execute(&sql).await?;
+            }
+            if let (Some(default), None) = (want_default, have_default) {
+                let sql = format!("ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {default}");
+                log::info!("repair: {sql}");
+                tx.batch_execute(&sql).await?;
+            }
+        }
+    }
     let live = named_objects(tx, &live_schema).await?;
-    let taken: std::collections::BTreeSet<&str> =
-        live.values().map(|(name, _)| name.as_str()).collect();
-    for ((table, key), (want, _)) in &expected {
-        let Some((have, constraint)) = live.get(&(table.clone(), key.clone())) else {
+    let taken: std::collections::BTreeSet<&str> = live.values().map(|n| n.name.as_str()).collect();
+    for ((table, key), want) in &expected {
+        let Some(have) = live.get(&(table.clone(), key.clone())) else {
+            if !repair || taken.contains(want.name.as_str()) {
+                // Missing (a difference `adopt` reported), or another object holds its name.
+                continue;
+            }
+            let t = q(table);
+            if let Some(expr) = want.def.strip_prefix("CHECK ") {
+                // The columns the check reads, to show their values.
+                let words: std::collections::BTreeSet<&str> = expr
+                    .split(|ch: char| !(ch.is_alphanumeric() || ch == '_'))
+                    .collect();
+                let columns: Vec<&str> = expected_columns
+                    .keys()
+                    .filter(|(t, c)| t == table && words.contains(c.as_str()))
+                    .map(|(_, c)| c.as_str())
+                    .collect();
+                let cond = format!("NOT {expr}");
+                if let Some((id, values)) = first_row(tx, table, &cond, &columns).await? {
+                    return Err(Stop::Refused(Error::new(
+                        Kind::SchemaDiffers,
+                        format!(
+                            "repair refused: {table} row id={id} ({values}) breaks the \
+                             contract's check {} {expr}; nothing was changed",
+                            want.name
+                        ),
+                    )));
+                }
+            }
+            let sql = if want.constraint {
+                format!(
+                    "ALTER TABLE {t} ADD CONSTRAINT {} {}",
+                    q(&want.name),
+                    want.def
+                )
+            } else {
+                want.def.replace(&format!(" ON {scratch}."), " ON ")
+            };
+            log::info!("repair: {sql}");
+            tx.batch_execute("SAVEPOINT yogaflow_repair").await?;
+            if let Err(e) = tx.batch_execute(&sql).await {
+                if is_lock_timeout(&e) {
+                    return Err(Stop::Pg(e));
+                }
+                return Err(Stop::Refused(Error::new(
+                    Kind::SchemaDiffers,
+                    format!(
+                        "repair refused: adding {} to {table}: {}; nothing was changed",
+                        want.name,
+                        describe(&e)
+                    ),
+                )));
+            }
             continue;
         };
-        if have == want {
+        if have.name == want.name {
             continue;
         }
-        if taken.contains(want.as_str()) {
-            log::warn!("{table}: {have} keeps its name: {want} is taken by another object");
+        if taken.contains(want.name.as_str()) {
+            log::warn!(
+                "{table}: {} keeps its name: {} is taken by another object",
+                have.name,
+                want.name
+            );
             continue;
         }
-        let sql = if *constraint {
+        let sql = if have.constraint {
             format!(
                 "ALTER TABLE {} RENAME CONSTRAINT {} TO {}",
-                super::quote_ident(table),
-                super::quote_ident(have),
-                super::quote_ident(want)
+                q(table),
+                q(&have.name),
+                q(&want.name)
             )
         } else {
-            format!(
-                "ALTER INDEX {} RENAME TO {}",
-                super::quote_ident(have),
-                super::quote_ident(want)
-            )
+            format!("ALTER INDEX {} RENAME TO {}", q(&have.name), q(&want.name))
         };
         tx.batch_execute(&sql).await?;
         log::info!(
-            "{table}: {} {have} renamed {want}, as the migrations name it",
-            if *constraint { "constraint" } else { "index" }
+            "{table}: {} {} renamed {}, as the migrations name it",
+            if have.constraint {
+                "constraint"
+            } else {
+                "index"
+            },
+            have.name,
+            want.name
         );
+    }
+    if repair {
+        let after = crate::schema::read_pg(tx, &live_schema)
+            .await
+            .map_err(Stop::Refused)?;
+        let left = crate::schema::diff(&expected_schema, &after, true);
+        if !left.is_empty() {
+            return Err(Stop::Refused(Error::new(
+                Kind::SchemaDiffers,
+                format!(
+                    "--repair cannot bring the schema to the contract without losing or \
+                     guessing: {} difference(s) no repair covers: {}; nothing was changed",
+                    left.len(),
+                    left.join("; ")
+                ),
+            )));
+        }
     }
     Ok(())
 }

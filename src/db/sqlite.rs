@@ -189,9 +189,18 @@ impl Sqlite {
                 migration,
                 allow_loss,
             } => Owned::Undo(migration.clone(), allow_loss),
+            Step::Record { repair: true, .. } => {
+                return Err(Error::new(
+                    Kind::SchemaDiffers,
+                    "--repair works on PostgreSQL only so far: on SQLite a repair is a table \
+                     rebuild, which this version does not do; fix the file by hand, or copy it \
+                     into a fresh database (`copy --from` reads it as it is)",
+                ))
+            }
             Step::Record {
                 migrations,
                 dry_run,
+                ..
             } => Owned::Record(migrations.to_vec(), dry_run),
         };
         self.call(move |c| {

@@ -1,6 +1,8 @@
 """YogaFlow's models as the backend writes them with SQLAlchemy 2, from the schema contract
 (../shared/yogaflow-schema.md): what the databases this tool adopts were made from."""
 
+import os
+
 from sqlalchemy import (
     JSON, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer, LargeBinary,
     String, Text, UniqueConstraint, false, func, text, true,
@@ -8,7 +10,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-JSONType = JSON().with_variant(JSONB, "postgresql")
+# JSONB on PostgreSQL, as the contract says; YOGAFLOW_PLAIN_JSON=1 makes the backend that
+# used plain JSON there (what `baseline --repair` converts).
+JSONType = JSON() if os.environ.get("YOGAFLOW_PLAIN_JSON") else JSON().with_variant(JSONB, "postgresql")
 DIFFICULTY = "difficulty IN ('beginner', 'intermediate', 'advanced')"
 
 
