@@ -268,26 +268,96 @@ fn a_plain_json_backend_is_refused_with_the_plan_and_repaired_with_repair() {
     backend("insert", &url);
 }
 
-#[test]
-fn repair_on_sqlite_says_it_is_not_there_yet() {
-    let file = TempSqlite::new();
-    let url = format!("sqlite+aiosqlite:///{}", file.path().display());
-    backend("create-all", &url);
+/// The SQL of every table and index of a SQLite file, as `up` would compare it.
+fn sqlite_sql(path: std::path::PathBuf) -> String {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3, sys, re\n\
+             c = sqlite3.connect(sys.argv[1])\n\
+             for n, s in c.execute(\"SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'refinery%' AND name NOT LIKE 'alembic%' ORDER BY name\"):\n\
+             \x20   s = re.sub(r'^CREATE TABLE \"?(\\w+)\"?', r'CREATE TABLE \\1', s)\n\
+             \x20   print(n, ' '.join(s.split()))",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn sqlite_exec(path: std::path::PathBuf, sql: &str) {
     let ok = Command::new("python3")
-        .args(["-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('DROP INDEX ix_poses_difficulty'); c.commit()"])
-        .arg(file.path())
+        .args([
+            "-c",
+            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('PRAGMA ignore_check_constraints = ON'); c.executescript(sys.argv[2]); c.commit()",
+        ])
+        .arg(&path)
+        .arg(sql)
         .status()
         .unwrap()
         .success();
-    assert!(ok);
-    let r = run(&["baseline", "--repair"], &[("DATABASE_URL", &url)]);
+    assert!(ok, "{sql}");
+}
+
+/// On SQLite the tables are rebuilt as the migrations make them (SQLite's 12-step
+/// procedure): the same SQL as a fresh `up` file, every ORM object unchanged, a missing index
+/// made again with `--repair`; a row the rebuilt table would reject stops it, named, the file
+/// unchanged.
+#[test]
+fn sqlite_tables_are_rebuilt_as_up_makes_them_and_repaired() {
+    let file = TempSqlite::new();
+    let url = format!("sqlite+aiosqlite:///{}", file.path().display());
+    backend("create-all", &url);
+    backend("seed", &url);
+    sqlite_exec(
+        file.path(),
+        "DROP INDEX ix_poses_difficulty; \
+         INSERT INTO practice_sessions (user_id, started_at, rating, completed) VALUES (1, '2025-01-01 00:00:00', 7, 0);",
+    );
+    let env = [("DATABASE_URL", url.as_str())];
+    let r = run(&["baseline"], &env);
     r.assert_code(9);
     assert!(
-        r.stderr
-            .contains("index ix_poses_difficulty on poses: missing")
-            && r.stderr
-                .contains("--repair works on PostgreSQL only so far"),
+        r.stderr.contains("index ix_poses_difficulty on poses: missing")
+            && r.stderr.contains("`baseline --repair` cannot: repair refused: practice_sessions row id=2 (rating = 7.0) breaks the contract's check (rating BETWEEN 1 AND 5)"),
         "{}",
         r.stderr
     );
+    let before = std::fs::read(file.path()).unwrap();
+    let r = run(&["baseline", "--repair"], &env);
+    r.assert_code(9);
+    assert!(
+        r.stderr.contains(
+            "repair refused: practice_sessions row id=2 (rating = 7.0) breaks the contract's check"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        std::fs::read(file.path()).unwrap() == before,
+        "refused, yet changed"
+    );
+
+    sqlite_exec(file.path(), "DELETE FROM practice_sessions WHERE id = 2");
+    let objects = backend("dump", &url);
+    let r = run(&["baseline", "--repair"], &env);
+    r.assert_code(0);
+    assert!(
+        // The rebuild makes the table's indexes as the migrations do, the missing one too.
+        r.stderr
+            .contains("poses: rebuilt as the migrations make it"),
+        "{}",
+        r.stderr
+    );
+    run(&["verify"], &env).assert_code(0);
+    assert_eq!(backend("dump", &url), objects, "a rebuild changed a row");
+    let fresh = TempSqlite::new();
+    run(&["up"], &[("DATABASE_URL", &fresh.url())]).assert_code(0);
+    assert_eq!(sqlite_sql(file.path()), sqlite_sql(fresh.path()));
+    backend("insert", &url);
 }

@@ -178,32 +178,49 @@ impl Sqlite {
     }
 
     pub(super) async fn run_step(&mut self, step: Step<'_>) -> Result<Outcome> {
-        enum Owned {
-            Apply(Migration),
-            Undo(Migration, bool),
-            Record(Vec<Migration>, bool),
-        }
         let step = match step {
             Step::Apply(m) => Owned::Apply(m.clone()),
             Step::Undo {
                 migration,
                 allow_loss,
             } => Owned::Undo(migration.clone(), allow_loss),
-            Step::Record { repair: true, .. } => {
-                return Err(Error::new(
-                    Kind::SchemaDiffers,
-                    "--repair works on PostgreSQL only so far: on SQLite a repair is a table \
-                     rebuild, which this version does not do; fix the file by hand, or copy it \
-                     into a fresh database (`copy --from` reads it as it is)",
-                ))
-            }
             Step::Record {
                 migrations,
                 dry_run,
-                ..
-            } => Owned::Record(migrations.to_vec(), dry_run),
+                repair,
+            } => Owned::Record(migrations.to_vec(), dry_run, repair),
         };
         self.call(move |c| {
+            // A table rebuild drops a table: with foreign keys on (this build's default) that
+            // deletes, and cascades into, the rows of the tables that refer to it. SQLite's
+            // 12-step procedure turns them off around the transaction (they cannot change
+            // inside one) and checks them with `PRAGMA foreign_key_check` before the commit.
+            let rebuilding = matches!(step, Owned::Record(..));
+            let fk_on: bool = c.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+            if rebuilding && fk_on {
+                c.execute_batch("PRAGMA foreign_keys = OFF")?;
+            }
+            let result = run_owned(c, &step);
+            if rebuilding && fk_on {
+                c.execute_batch("PRAGMA foreign_keys = ON")?;
+            }
+            result
+        })
+        .await
+    }
+}
+
+/// A [`Step`] the worker owns.
+enum Owned {
+    Apply(Migration),
+    Undo(Migration, bool),
+    Record(Vec<Migration>, bool, bool),
+}
+
+/// The work of [`Sqlite::run_step`], on the worker.
+fn run_owned(c: &mut Connection, step: &Owned) -> Result<Outcome> {
+    {
+        {
             let start = Instant::now();
             let tx = immediate(c)?;
             let recorded = |version: i32| -> Result<bool> {
@@ -214,7 +231,7 @@ impl Sqlite {
                     .prepare(&format!("SELECT 1 FROM {HISTORY_TABLE} WHERE version = ?1"))?
                     .exists([version])?)
             };
-            match &step {
+            match step {
                 Owned::Apply(m) => {
                     if recorded(m.version)? {
                         return Ok(Outcome::AlreadyDone);
@@ -243,7 +260,8 @@ impl Sqlite {
                         .map_err(|e| migration_error(m, "could not be undone", e))?;
                     tx.execute_batch(&migrate::delete_sql(m))?;
                 }
-                Owned::Record(ms, dry_run) => {
+                Owned::Record(ms, dry_run, repair) => {
+                    rebuild_tables(&tx, ms, *repair)?;
                     tx.execute_batch(&migrate::record_all_sql(ms))?;
                     if *dry_run {
                         tx.rollback()?;
@@ -253,10 +271,11 @@ impl Sqlite {
             }
             tx.commit()?;
             Ok(Outcome::Done(start.elapsed()))
-        })
-        .await
+        }
     }
+}
 
+impl Sqlite {
     pub(super) async fn live_schema(&self) -> Result<Schema> {
         self.call(|c| schema::read_sqlite(c)).await
     }
@@ -308,6 +327,243 @@ fn table_names(c: &Connection) -> Result<Vec<String>> {
 }
 
 /// Whether the database has a table of that name.
+/// `CREATE TABLE name (...)` made into `CREATE TABLE "new_name" (...)`.
+fn renamed_create(sql: &str, new_name: &str) -> Option<String> {
+    let rest = sql.trim_start();
+    let head = rest.get(..12)?;
+    if !head.eq_ignore_ascii_case("create table") {
+        return None;
+    }
+    let after = rest[12..].trim_start();
+    let name_len = match after.chars().next()? {
+        q @ ('"' | '`' | '[') => {
+            let close = if q == '[' { ']' } else { q };
+            after[1..].find(close)? + 2
+        }
+        _ => after.find(|c: char| c.is_whitespace() || c == '(')?,
+    };
+    Some(format!(
+        "CREATE TABLE {} {}",
+        super::quote_ident(new_name),
+        after[name_len..].trim_start()
+    ))
+}
+
+/// Column names of `table`, in order.
+fn column_names(c: &Connection, table: &str) -> Result<Vec<String>> {
+    let mut stmt = c.prepare(&format!("PRAGMA table_info({})", super::quote_ident(table)))?;
+    let names = stmt
+        .query_map([], |r| r.get::<_, String>(1))?
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(names)
+}
+
+/// Why the rows of `table` do not fit `create_sql` (the table as the migrations make it),
+/// named: the first row that is NULL in a NOT NULL column or breaks a CHECK.
+fn rejected_row(c: &Connection, table: &str, create_sql: &str, e: rusqlite::Error) -> Error {
+    let t = super::quote_ident(table);
+    let text = e.to_string();
+    let first = |condition: &str| -> Option<String> {
+        c.query_row(
+            &format!("SELECT CAST(id AS TEXT) FROM {t} WHERE {condition} LIMIT 1"),
+            [],
+            |r| r.get::<_, String>(0),
+        )
+        .ok()
+    };
+    let why = if let Some(column) = text
+        .strip_prefix("NOT NULL constraint failed: ")
+        .and_then(|c| c.rsplit('.').next())
+    {
+        first(&format!("{} IS NULL", super::quote_ident(column)))
+            .map(|id| format!("{table} row id={id}: {column} is NULL, which the contract rejects"))
+    } else {
+        let columns = column_names(c, table).unwrap_or_default();
+        schema::sqlite_checks(create_sql)
+            .into_iter()
+            .find_map(|check| {
+                let id = first(&format!("NOT ({check})"))?;
+                // The values of the columns the check reads.
+                let words: Vec<&str> = check
+                    .split(|ch: char| !(ch.is_alphanumeric() || ch == '_'))
+                    .collect();
+                let values: Vec<String> = columns
+                    .iter()
+                    .filter(|col| words.contains(&col.as_str()))
+                    .filter_map(|col| {
+                        let sql = format!(
+                            "SELECT quote({}) FROM {t} WHERE id = ?1",
+                            super::quote_ident(col)
+                        );
+                        let v: String = c.query_row(&sql, [&id], |r| r.get(0)).ok()?;
+                        Some(format!("{col} = {v}"))
+                    })
+                    .collect();
+                Some(format!(
+                    "{table} row id={id} ({}) breaks the contract's check ({check})",
+                    values.join(", ")
+                ))
+            })
+    };
+    Error::new(
+        Kind::SchemaDiffers,
+        format!(
+            "repair refused: {}; nothing was changed",
+            why.unwrap_or_else(|| format!("{table}: {text}"))
+        ),
+    )
+}
+
+/// Makes each table whose SQL is not what the migrations make (SQLAlchemy's DDL, `FLOAT` for
+/// `REAL`, a check spelled otherwise, unnamed constraints; with `repair`, a missing check,
+/// NOT NULL, default or foreign key) exactly that, by SQLite's documented 12-step procedure
+/// inside the Record transaction: the table as the migrations create it under a new name,
+/// the rows copied by column name, the old table dropped, the new one renamed, its indexes
+/// made again (the migrations' and any other the table had), and `PRAGMA foreign_key_check`
+/// before the commit. Rows are kept as they are; a row the new table rejects stops it, named.
+/// With `repair`, the result is compared with the migrations' schema: what no rebuild
+/// covers (a missing column or table) is refused.
+fn rebuild_tables(tx: &Connection, ms: &[Migration], repair: bool) -> Result<()> {
+    let scratch = Connection::open_in_memory()?;
+    for m in ms {
+        scratch
+            .execute_batch(m.up)
+            .map_err(|e| migration_error(m, "failed on a scratch database", e))?;
+    }
+    let objects = |c: &Connection, kind: &str| -> Result<Vec<(String, String, String)>> {
+        let mut stmt = c.prepare(
+            "SELECT name, tbl_name, sql FROM sqlite_master WHERE type = ?1 AND sql IS NOT NULL \
+             AND name NOT LIKE 'sqlite_%' ORDER BY rowid",
+        )?;
+        let rows = stmt
+            .query_map([kind], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(rows)
+    };
+    let expected_tables = objects(&scratch, "table")?;
+    let expected_indexes = objects(&scratch, "index")?;
+    // The same statement, whatever quoting of the table's name SQLite's RENAME left.
+    let same = |a: &str, b: &str| {
+        let words = |s: &str| {
+            renamed_create(s, "t")
+                .unwrap_or_else(|| s.to_string())
+                .split_whitespace()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        words(a) == words(b)
+    };
+    let mut rebuilt = false;
+    for (table, _, sql) in expected_tables
+        .iter()
+        .filter(|(t, _, _)| t != HISTORY_TABLE)
+    {
+        let live = objects(tx, "table")?;
+        let Some((_, _, live_sql)) = live.iter().find(|(t, _, _)| t == table) else {
+            continue;
+        };
+        if same(live_sql, sql) {
+            continue;
+        }
+        let columns = column_names(&scratch, table)?;
+        let have = column_names(tx, table)?;
+        if columns.iter().any(|c| !have.contains(c)) {
+            // A missing column is no spelling difference and no repair: refused below.
+            continue;
+        }
+        let new_name = format!("yogaflow_new_{table}");
+        let create = renamed_create(sql, &new_name).ok_or_else(|| {
+            Error::internal(format!("cannot read the migrations' SQL of {table}"))
+        })?;
+        // The table's other indexes (not the migrations'), made again after the rebuild.
+        let others: Vec<String> = objects(tx, "index")?
+            .into_iter()
+            .filter(|(name, t, _)| {
+                t == table && !expected_indexes.iter().any(|(n, _, _)| n == name)
+            })
+            .map(|(_, _, sql)| sql)
+            .collect();
+        let (t, n) = (super::quote_ident(table), super::quote_ident(&new_name));
+        let list = columns
+            .iter()
+            .map(|c| super::quote_ident(c))
+            .collect::<Vec<_>>()
+            .join(", ");
+        tx.execute_batch(&create)?;
+        tx.execute_batch(&format!("INSERT INTO {n} ({list}) SELECT {list} FROM {t}"))
+            .map_err(|e| rejected_row(tx, table, sql, e))?;
+        tx.execute_batch(&format!("DROP TABLE {t}; ALTER TABLE {n} RENAME TO {t}"))?;
+        for (_, _, index) in expected_indexes.iter().filter(|(_, it, _)| it == table) {
+            tx.execute_batch(index)?;
+        }
+        for index in &others {
+            tx.execute_batch(index)?;
+        }
+        log::info!(
+            "{table}: rebuilt as the migrations make it (SQLite's 12-step table change; rows kept)"
+        );
+        rebuilt = true;
+    }
+    if repair {
+        let live: Vec<String> = objects(tx, "index")?
+            .into_iter()
+            .map(|(n, _, _)| n)
+            .collect();
+        for (name, _, sql) in &expected_indexes {
+            if !live.contains(name) {
+                log::info!("repair: {sql}");
+                tx.execute_batch(sql).map_err(|e| {
+                    Error::new(
+                        Kind::SchemaDiffers,
+                        format!("repair refused: {sql}: {e}; nothing was changed"),
+                    )
+                })?;
+            }
+        }
+    }
+    if rebuilt {
+        let mut stmt = tx.prepare("PRAGMA foreign_key_check")?;
+        let orphan = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?
+            .next()
+            .transpose()?;
+        if let Some((table, rowid, parent)) = orphan {
+            return Err(Error::new(
+                Kind::SchemaDiffers,
+                format!(
+                    "refused: {table} row rowid={rowid} refers to a row {parent} does not have; \
+                     nothing was changed"
+                ),
+            ));
+        }
+    }
+    if repair {
+        let left = schema::diff(
+            &schema::read_sqlite(&scratch)?,
+            &schema::read_sqlite(tx)?,
+            true,
+        );
+        if !left.is_empty() {
+            return Err(Error::new(
+                Kind::SchemaDiffers,
+                format!(
+                    "--repair cannot bring the schema to the contract without losing or \
+                     guessing: {} difference(s) no rebuild covers: {}; nothing was changed",
+                    left.len(),
+                    left.join("; ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub fn has_table(c: &Connection, name: &str) -> Result<bool> {
     Ok(
         c.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1")?
@@ -358,4 +614,27 @@ fn migration_error(m: &Migration, verb: &str, e: rusqlite::Error) -> Error {
         other => msg.push_str(&other.to_string()),
     }
     Error::new(Kind::Migration, msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_create_table_statement_takes_a_new_name() {
+        for (sql, want) in [
+            (
+                "CREATE TABLE poses (id INTEGER)",
+                "CREATE TABLE \"n\" (id INTEGER)",
+            ),
+            (
+                "create table \"poses\"(id INTEGER)",
+                "CREATE TABLE \"n\" (id INTEGER)",
+            ),
+            ("CREATE TABLE [po ses] (id)", "CREATE TABLE \"n\" (id)"),
+        ] {
+            assert_eq!(renamed_create(sql, "n").as_deref(), Some(want), "{sql}");
+        }
+        assert_eq!(renamed_create("CREATE INDEX x ON t (a)", "n"), None);
+    }
 }
