@@ -151,8 +151,9 @@ pub struct BaselineArgs {
     /// Do everything in a transaction that is rolled back, logging what would change.
     #[arg(long)]
     pub dry_run: bool,
-    /// Bring real differences to the contract where nothing is lost (PostgreSQL): a missing
-    /// index, check, foreign key or default, json to jsonb, NOT NULL where no row is NULL.
+    /// Bring real differences to the contract where nothing is lost: a missing index, check,
+    /// foreign key or default, json to jsonb, NOT NULL where no row is NULL (on SQLite, by
+    /// rebuilding the table).
     #[arg(long)]
     pub repair: bool,
 }

@@ -45,6 +45,14 @@ pub const RULES: &[Rule] = &[
                `set-not-null-scans` says",
     },
     Rule {
+        name: "add-column-rewrites",
+        why: "adds a column whose value every existing row needs computed (a volatile \
+              default, GENERATED ... STORED, an identity or serial column): {table} is \
+              rewritten under an ACCESS EXCLUSIVE lock, and reads and writes wait",
+        safe: "add the column without that default, fill it in batches, then set the default \
+               for new rows (SET DEFAULT does not rewrite)",
+    },
+    Rule {
         name: "column-type-rewrites",
         why: "rewrites {table} and its indexes under an ACCESS EXCLUSIVE lock: reads and writes \
               wait for the whole rewrite (only a few changes, such as varchar(n) to a longer \
@@ -257,11 +265,38 @@ fn alter_action(
         ast::AlterTableAction::AddColumn(ac) => {
             let constraints: Vec<ast::Constraint> = ac.constraints().collect();
             let has = |f: fn(&ast::Constraint) -> bool| constraints.iter().any(f);
+            let default = constraints.iter().find_map(|c| match c {
+                ast::Constraint::DefaultConstraint(d) => Some(d.syntax().text().to_string()),
+                _ => None,
+            });
+            let null_default = default.as_deref().is_some_and(|d| {
+                d.to_ascii_lowercase()
+                    .split_whitespace()
+                    .eq(["default", "null"])
+            });
             if has(|c| matches!(c, ast::Constraint::NotNullConstraint(_)))
-                && !has(|c| matches!(c, ast::Constraint::DefaultConstraint(_)))
+                && (default.is_none() || null_default)
                 && !has(|c| matches!(c, ast::Constraint::GeneratedConstraint(_)))
             {
                 hit("not-null-column-without-default");
+            }
+            let ty = ac
+                .ty()
+                .map(|t| t.syntax().text().to_string().to_ascii_lowercase())
+                .unwrap_or_default();
+            if has(|c| matches!(c, ast::Constraint::GeneratedConstraint(_)))
+                || [
+                    "serial",
+                    "bigserial",
+                    "smallserial",
+                    "serial4",
+                    "serial8",
+                    "serial2",
+                ]
+                .contains(&ty.trim())
+                || default.as_deref().is_some_and(volatile)
+            {
+                hit("add-column-rewrites");
             }
             if has(|c| matches!(c, ast::Constraint::ReferencesConstraint(_)) && !c.is_not_valid()) {
                 hit("foreign-key-validates");
@@ -306,6 +341,23 @@ fn alter_action(
         ast::AlterTableAction::DropColumn(_) if !undo => hit("drop-breaks-app"),
         _ => {}
     }
+}
+
+/// Whether a DEFAULT clause calls a volatile function, which PostgreSQL evaluates for every
+/// existing row (rewriting the table) instead of storing one value.
+fn volatile(default: &str) -> bool {
+    let d = default.to_ascii_lowercase();
+    [
+        "random(",
+        "gen_random_uuid(",
+        "uuid_generate_v",
+        "clock_timestamp(",
+        "timeofday(",
+        "nextval(",
+        "txid_current(",
+    ]
+    .iter()
+    .any(|f| d.contains(f))
 }
 
 /// The `lint: allow RULE REASON` markers in the comments right above a statement: Ok((rule,
@@ -398,6 +450,12 @@ fn name_text<N: AstNode>(n: Option<N>) -> String {
 /// A table name as PostgreSQL resolves it: unquoted parts fold to lower case, quoted ones
 /// keep theirs, and `public.` is the default schema.
 fn table_key(name: &str) -> String {
+    // `ALTER TABLE ONLY t`, `ON ONLY t`: the table is t.
+    let name = name.trim();
+    let name = match name.get(..5) {
+        Some(head) if head.eq_ignore_ascii_case("only ") => name[5..].trim_start(),
+        _ => name,
+    };
     let mut parts: Vec<String> = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;
@@ -534,6 +592,27 @@ mod tests {
             ("DROP TABLE s;", &["drop-breaks-app"]),
             ("ALTER TABLE s ADD COLUMN a int DEFAULT 0;", &[]),
             ("SELECT 1;", &[]),
+            (
+                "ALTER TABLE s ADD COLUMN u uuid DEFAULT gen_random_uuid();",
+                &["add-column-rewrites"],
+            ),
+            (
+                "ALTER TABLE s ADD COLUMN n bigserial;",
+                &["add-column-rewrites"],
+            ),
+            (
+                "ALTER TABLE s ADD COLUMN t int GENERATED ALWAYS AS (a * 2) STORED;",
+                &["add-column-rewrites"],
+            ),
+            ("ALTER TABLE s ADD COLUMN t timestamptz DEFAULT now();", &[]),
+            (
+                "ALTER TABLE s ADD COLUMN t int NOT NULL DEFAULT NULL;",
+                &["not-null-column-without-default"],
+            ),
+            (
+                "ALTER TABLE ONLY s ALTER COLUMN a SET NOT NULL;",
+                &["set-not-null-scans"],
+            ),
         ];
         for (sql, want) in table {
             assert_eq!(rules(sql), *want, "{sql}");
@@ -647,6 +726,7 @@ mod tests {
             ("public.poses", "poses"),
             ("\"Poses\"", "Poses"),
             ("app.poses", "app.poses"),
+            ("ONLY poses", "poses"),
             ("\"a\"\"b\"", "a\"b"),
         ] {
             assert_eq!(table_key(a), b, "{a}");

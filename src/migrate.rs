@@ -394,6 +394,27 @@ pub async fn adopt(db: &mut Database, version: i32, dry_run: bool, repair: bool)
         .into_iter()
         .filter(|m| m.version <= version)
         .collect();
+    let unrepairable: Vec<&String> = diffs.iter().filter(|d| !repairable(d)).collect();
+    if !unrepairable.is_empty() || (repair && !later.is_empty()) {
+        let all: Vec<String> = later.iter().chain(diffs.iter()).cloned().collect();
+        return Err(Error::new(
+            Kind::SchemaDiffers,
+            format!(
+                "refusing to baseline at version {version}: the schema differs in {} place(s): \
+                 {}; {} of them no repair covers (it would lose or have to guess something): \
+                 {}; nothing was changed",
+                all.len(),
+                all.join("; "),
+                unrepairable.len() + later.len(),
+                unrepairable
+                    .iter()
+                    .map(|s| s.as_str())
+                    .chain(later.iter().map(|s| s.as_str()))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        ));
+    }
     if !later.is_empty() || (!diffs.is_empty() && !repair) {
         // The exact plan `--repair` would carry out: rehearsed (and rolled back) so that the
         // log shows its statements, or the row that would stop it.
@@ -405,6 +426,7 @@ pub async fn adopt(db: &mut Database, version: i32, dry_run: bool, repair: bool)
                     migrations: &adopted,
                     dry_run: true,
                     repair: true,
+                    plan_only: true,
                 })
                 .await;
             match rehearsal {
@@ -430,6 +452,7 @@ pub async fn adopt(db: &mut Database, version: i32, dry_run: bool, repair: bool)
         migrations: &adopted,
         dry_run,
         repair: repairing,
+        plan_only: false,
     })
     .await
     .map_err(|e| match repairing {
@@ -452,6 +475,37 @@ pub async fn adopt(db: &mut Database, version: i32, dry_run: bool, repair: bool)
         log::info!("baselined: migrations 1 to {version} recorded as applied without running them");
     }
     Ok(())
+}
+
+/// Whether `baseline --repair` can make a difference (a line of [`crate::schema::diff`]) as
+/// the contract wants without losing or guessing anything: something missing that the
+/// migrations define (index, check, foreign key, unique constraint, default, NOT NULL), `json`
+/// where the contract has `jsonb`, another `varchar` length. Not: a missing table or column,
+/// anything extra, another primary key, type, default or index definition.
+pub fn repairable(difference: &str) -> bool {
+    let varchar = |t: &str| t.starts_with("character varying(") || t.starts_with("varchar(");
+    if let Some((_, change)) = difference.split_once(": type changed from ") {
+        return match change.split_once(" to ") {
+            Some(("jsonb", "json")) => true,
+            Some((want, have)) => varchar(want) && varchar(have),
+            None => false,
+        };
+    }
+    if difference.starts_with("table ") || difference.starts_with("primary key ") {
+        return false;
+    }
+    if let Some((_, change)) = difference.split_once(": default changed from ") {
+        return match change.rsplit_once(" to ") {
+            Some((_, "none")) => true,
+            // The json default of a json column that becomes jsonb: set again with it.
+            Some((want, have)) => want.ends_with("::jsonb") && want.strip_suffix('b') == Some(have),
+            None => false,
+        };
+    }
+    if difference.starts_with("column ") {
+        return difference.ends_with(": changed from NOT NULL to NULL");
+    }
+    difference.ends_with(": missing")
 }
 
 /// YogaFlow tables the database has that `expected` (a version's schema) does not: tables of
@@ -594,6 +648,33 @@ pub fn line_col(sql: &str, pos: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_a_repair_covers() {
+        for (difference, want) in [
+            ("index ix_poses_difficulty on poses: missing", true),
+            ("check on practice_sessions (rating <= 5 and rating >= 1): missing", true),
+            ("foreign key sequences(user_id) -> users(id) ON DELETE CASCADE: missing", true),
+            ("unique constraint poses(name): missing", true),
+            ("column poses.benefits: type changed from jsonb to json", true),
+            ("column users.email: type changed from character varying(255) to character varying(300)", true),
+            ("column poses.created_at: changed from NOT NULL to NULL", true),
+            ("column users.is_active: default changed from true to none", true),
+            ("column users.is_active: default changed from true to false", false),
+            ("column poses.metadata: default changed from '{}'::jsonb to '{}'::json", true),
+            ("column poses.legacy: extra", false),
+            ("column poses.name: missing", false),
+            ("column poses.id: type changed from integer to bigint", false),
+            ("column poses.notes: changed from NULL to NOT NULL", false),
+            ("table tags: missing", false),
+            ("primary key of poses: changed from (id) to (name)", false),
+            ("check on poses (difficulty <> '') : extra", false),
+            ("index ix_poses_difficulty on poses: changed from (difficulty) to (name)", false),
+            ("index ix_extra on poses: extra", false),
+        ] {
+            assert_eq!(repairable(difference), want, "{difference}");
+        }
+    }
 
     #[test]
     fn both_dialects_have_the_same_versions_and_names() {

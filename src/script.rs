@@ -138,8 +138,8 @@ pub fn in_transaction(sql: &str) -> std::borrow::Cow<'_, str> {
                 let at = head
                     .char_indices()
                     .filter(|(i, _)| {
-                        head[*i..].len() >= 12
-                            && head[*i..*i + 12].eq_ignore_ascii_case("concurrently")
+                        head.get(*i..*i + 12)
+                            .is_some_and(|w| w.eq_ignore_ascii_case("concurrently"))
                             && (*i == 0 || head[..*i].ends_with(char::is_whitespace))
                     })
                     .map(|(i, _)| i)

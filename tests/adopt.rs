@@ -361,3 +361,62 @@ fn sqlite_tables_are_rebuilt_as_up_makes_them_and_repaired() {
     assert_eq!(sqlite_sql(file.path()), sqlite_sql(fresh.path()));
     backend("insert", &url);
 }
+
+/// What a rebuild must never lose: a column the contract lacks keeps its table from being
+/// rebuilt (refused, the file unchanged, even with `--repair`); triggers and views survive a
+/// rebuild; orphans that were there before (SQLAlchemy leaves SQLite's foreign keys off) do
+/// not stop it and stay.
+#[test]
+fn a_sqlite_rebuild_keeps_what_the_contract_lacks_or_refuses() {
+    let file = TempSqlite::new();
+    let url = format!("sqlite+aiosqlite:///{}", file.path().display());
+    backend("create-all", &url);
+    backend("seed", &url);
+    sqlite_exec(
+        file.path(),
+        "ALTER TABLE poses ADD COLUMN legacy TEXT; \
+         UPDATE poses SET legacy = 'keep me'; \
+         CREATE TABLE audit (what TEXT); \
+         CREATE TRIGGER users_audit AFTER INSERT ON users BEGIN INSERT INTO audit VALUES (NEW.email); END; \
+         CREATE VIEW pose_names AS SELECT name FROM poses; \
+         INSERT INTO practice_history (user_id, practiced_at) VALUES (999, '2025-01-01 00:00:00');",
+    );
+    let env = [("DATABASE_URL", url.as_str())];
+    let before = std::fs::read(file.path()).unwrap();
+    for args in [&["baseline"][..], &["baseline", "--repair"][..]] {
+        let r = run(args, &env);
+        r.assert_code(9);
+        assert!(
+            r.stderr.contains("1 of them no repair covers") && !r.stderr.contains(" rebuilt"),
+            "{args:?}: {}",
+            r.stderr
+        );
+        assert!(
+            std::fs::read(file.path()).unwrap() == before,
+            "{args:?} changed the file"
+        );
+    }
+    sqlite_exec(file.path(), "ALTER TABLE poses DROP COLUMN legacy");
+    let r = run(&["baseline"], &env);
+    r.assert_code(0);
+    assert!(r.stderr.contains("users: rebuilt"), "{}", r.stderr);
+    run(&["verify"], &env).assert_code(0);
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); \
+             c.execute(\"INSERT INTO users (email, hashed_password) VALUES ('t@x', 'h')\"); \
+             print(c.execute('SELECT count(*) FROM audit').fetchone()[0], \
+                   c.execute('SELECT count(*) FROM pose_names').fetchone()[0], \
+                   c.execute('SELECT count(*) FROM practice_history WHERE user_id = 999').fetchone()[0])",
+        ])
+        .arg(file.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "1 2 1",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

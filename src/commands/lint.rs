@@ -39,12 +39,11 @@ fn accepted_in(dir: &Path) -> Result<Vec<Accepted>> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let mut parts = line.splitn(3, char::is_whitespace);
-        let (file, rule, reason) = (
-            parts.next().unwrap_or_default(),
-            parts.next().unwrap_or_default(),
-            parts.next().unwrap_or_default().trim(),
-        );
+        // FILE and RULE are single words; the reason is the rest of the line.
+        let (file, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+        let rest = rest.trim_start();
+        let (rule, reason) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+        let reason = reason.trim();
         if lint::rule(rule).is_none() || reason.is_empty() {
             return Err(Error::config(format!(
                 "{}:{}: expected `FILE RULE REASON` with a rule `lint` knows, found `{line}`",

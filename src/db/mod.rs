@@ -128,8 +128,12 @@ pub enum Step<'a> {
         /// Roll back at the end (`baseline --dry-run`).
         dry_run: bool,
         /// Also bring real differences to the contract where nothing is lost
-        /// (`baseline --repair`; PostgreSQL).
+        /// (`baseline --repair`).
         repair: bool,
+        /// Change nothing at all, not even inside the transaction: log each change it would
+        /// make and check the rows each would reject (reads only). What a refusing `baseline`
+        /// shows as the repair plan, without taking the locks the changes need.
+        plan_only: bool,
     },
 }
 

@@ -291,13 +291,14 @@ impl Postgres {
             Step::Record {
                 migrations: ms,
                 repair,
+                plan_only,
                 ..
             } => {
-                match serial_to_identity(&tx).await {
+                match serial_to_identity(&tx, plan_only).await {
                     Err(e) if is_lock_timeout(&e) => return Ok(Attempt::LockTimeout),
                     other => other?,
                 }
-                match reconcile(&tx, ms, repair).await {
+                match reconcile(&tx, ms, repair, plan_only).await {
                     Err(Stop::Pg(e)) if is_lock_timeout(&e) => return Ok(Attempt::LockTimeout),
                     Err(Stop::Pg(e)) => return Err(e.into()),
                     Err(Stop::Refused(e)) => return Err(e),
@@ -310,7 +311,11 @@ impl Postgres {
             }
         };
         result?;
-        if let Step::Record { dry_run: true, .. } = step {
+        if let Step::Record { dry_run: true, .. }
+        | Step::Record {
+            plan_only: true, ..
+        } = step
+        {
             tx.rollback().await?;
             return Ok(Attempt::Done(Outcome::Done(start.elapsed())));
         }
@@ -351,32 +356,46 @@ impl Postgres {
                 self.ddl_lock_timeout.as_millis().max(1)
             ))
             .await?;
-        for index in statements
-            .iter()
-            .filter_map(|s| script::concurrent_index(s))
-        {
-            let rows = self
-                .client
-                .query_typed(
-                    "SELECT 1 FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid \
+        // The clean-up in a block of its own, so that every way out of it resets the
+        // session's lock_timeout below.
+        let cleanup: Result<bool> = async {
+            for index in statements
+                .iter()
+                .filter_map(|s| script::concurrent_index(s))
+            {
+                let rows = self
+                    .client
+                    .query_typed(
+                        "SELECT 1 FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid \
                      WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace \
                      AND NOT x.indisvalid",
-                    &[(&index, tokio_postgres::types::Type::TEXT)],
-                )
-                .await?;
-            if !rows.is_empty() {
-                log::warn!(
+                        &[(&index, tokio_postgres::types::Type::TEXT)],
+                    )
+                    .await?;
+                if !rows.is_empty() {
+                    log::warn!(
                     "{m}: index {index} is INVALID (an earlier build was interrupted); dropping \
                      it before building it again"
                 );
-                let drop = format!(
-                    "DROP INDEX CONCURRENTLY IF EXISTS {}",
-                    super::quote_ident(&index)
-                );
-                match self.client.batch_execute(&drop).await {
-                    Err(e) if is_lock_timeout(&e) => return Ok(Attempt::LockTimeout),
-                    other => other?,
+                    let drop = format!(
+                        "DROP INDEX CONCURRENTLY IF EXISTS {}",
+                        super::quote_ident(&index)
+                    );
+                    match self.client.batch_execute(&drop).await {
+                        Err(e) if is_lock_timeout(&e) => return Ok(false),
+                        other => other?,
+                    }
                 }
+            }
+            Ok(true)
+        }
+        .await;
+        match cleanup {
+            Ok(true) => {}
+            other => {
+                let _ = self.client.batch_execute("RESET lock_timeout").await;
+                other?;
+                return Ok(Attempt::LockTimeout);
             }
         }
         let mut result = Ok(Attempt::Done(Outcome::Done(Duration::ZERO)));
@@ -506,6 +525,7 @@ impl Postgres {
 /// goes. Inside the baseline's transaction, so all or nothing; rows untouched.
 async fn serial_to_identity(
     tx: &tokio_postgres::Transaction<'_>,
+    plan_only: bool,
 ) -> std::result::Result<(), tokio_postgres::Error> {
     let tables: Vec<&str> = migrate::APP_TABLES.to_vec();
     let serials = tx
@@ -526,6 +546,10 @@ async fn serial_to_identity(
         let Some(sequence) = row.get::<_, Option<String>>(2) else {
             continue;
         };
+        if plan_only {
+            log::info!("{table}.{column}: SERIAL to an identity column, as `up` makes it");
+            continue;
+        }
         let (t, c) = (super::quote_ident(&table), super::quote_ident(&column));
         let seq = sequence.replace('\'', "''");
         tx.batch_execute(&format!(
@@ -564,24 +588,24 @@ async fn named_objects(
 ) -> std::result::Result<BTreeMap<(String, String), Named>, tokio_postgres::Error> {
     let rows = tx
         .query_typed(
-            "SELECT c.conrelid::regclass::text, c.contype::text, \
+            "SELECT t.relname::text, c.contype::text, \
                     pg_get_constraintdef(c.oid), c.conname::text, true \
-             FROM pg_constraint c \
+             FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid \
              WHERE c.connamespace = $1::regnamespace AND c.contype IN ('p', 'u', 'f', 'c') \
              UNION ALL \
-             SELECT x.indrelid::regclass::text, 'i', pg_get_indexdef(x.indexrelid), \
+             SELECT t.relname::text, 'i', pg_get_indexdef(x.indexrelid), \
                     i.relname::text, false \
              FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid \
+             JOIN pg_class t ON t.oid = x.indrelid \
              WHERE i.relnamespace = $1::regnamespace \
-               AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)",
+               AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid \
+                               AND c.contype IN ('p', 'u', 'x'))",
             &[(&schema, tokio_postgres::types::Type::TEXT)],
         )
         .await?;
     let mut out = BTreeMap::new();
     for row in rows {
         let table: String = row.get(0);
-        // regclass prints the schema only where it is not on the search path.
-        let table = table.rsplit('.').next().unwrap_or_default().to_string();
         let kind: String = row.get(1);
         let def: String = row.get(2);
         let key = match kind.as_str() {
@@ -688,11 +712,24 @@ async fn reconcile(
     tx: &tokio_postgres::Transaction<'_>,
     ms: &[migrate::Migration],
     repair: bool,
+    plan_only: bool,
 ) -> std::result::Result<(), Stop> {
-    let live_schema: String = tx
-        .query_one("SELECT current_schema()::text", &[])
-        .await?
-        .get(0);
+    let row = tx
+        .query_one(
+            "SELECT current_schema()::text, current_setting('search_path')",
+            &[],
+        )
+        .await?;
+    let (live_schema, search_path): (String, String) = (row.get(0), row.get(1));
+    // Each change to the live tables: logged, and made unless this is the plan only.
+    let change =
+        async |sql: String, what: String| -> std::result::Result<(), tokio_postgres::Error> {
+            log::info!("{what}");
+            if !plan_only {
+                tx.batch_execute(&sql).await?;
+            }
+            Ok(())
+        };
     let scratch = format!("yogaflow_names_{}", std::process::id());
     tx.batch_execute(&format!(
         "CREATE SCHEMA {scratch}; SET LOCAL search_path TO {scratch}"
@@ -707,11 +744,14 @@ async fn reconcile(
     let expected_schema = crate::schema::read_pg(tx, &scratch)
         .await
         .map_err(Stop::Refused)?;
-    tx.batch_execute(&format!(
-        "SET LOCAL search_path TO {}; DROP SCHEMA {scratch} CASCADE",
-        super::quote_ident(&live_schema)
-    ))
+    // The search path as it was, all of it (`"$user", public`, extensions).
+    tx.query_typed(
+        "SELECT set_config('search_path', $1, true)",
+        &[(&search_path, tokio_postgres::types::Type::TEXT)],
+    )
     .await?;
+    tx.batch_execute(&format!("DROP SCHEMA {scratch} CASCADE"))
+        .await?;
     let q = super::quote_ident;
     if repair {
         let live_columns = column_defs(tx, &live_schema).await?;
@@ -763,8 +803,7 @@ async fn reconcile(
                     },
                 };
                 if let Some(sql) = sql {
-                    log::info!("repair: {sql}");
-                    tx.batch_execute(&sql).await?;
+                    change(sql.clone(), format!("repair: {sql}")).await?;
                 }
             }
             if *want_not_null && !have_not_null {
@@ -778,13 +817,11 @@ async fn reconcile(
                     )));
                 }
                 let sql = format!("ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL");
-                log::info!("repair: {sql}");
-                tx.batch_execute(&sql).await?;
+                change(sql.clone(), format!("repair: {sql}")).await?;
             }
             if let (Some(default), None) = (want_default, have_default) {
                 let sql = format!("ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {default}");
-                log::info!("repair: {sql}");
-                tx.batch_execute(&sql).await?;
+                change(sql.clone(), format!("repair: {sql}")).await?;
             }
         }
     }
@@ -828,9 +865,7 @@ async fn reconcile(
             } else {
                 want.def.replace(&format!(" ON {scratch}."), " ON ")
             };
-            log::info!("repair: {sql}");
-            tx.batch_execute("SAVEPOINT yogaflow_repair").await?;
-            if let Err(e) = tx.batch_execute(&sql).await {
+            if let Err(e) = change(sql.clone(), format!("repair: {sql}")).await {
                 if is_lock_timeout(&e) {
                     return Err(Stop::Pg(e));
                 }
@@ -866,8 +901,7 @@ async fn reconcile(
         } else {
             format!("ALTER INDEX {} RENAME TO {}", q(&have.name), q(&want.name))
         };
-        tx.batch_execute(&sql).await?;
-        log::info!(
+        let what = format!(
             "{table}: {} {} renamed {}, as the migrations name it",
             if have.constraint {
                 "constraint"
@@ -877,8 +911,9 @@ async fn reconcile(
             have.name,
             want.name
         );
+        change(sql, what).await?;
     }
-    if repair {
+    if repair && !plan_only {
         let after = crate::schema::read_pg(tx, &live_schema)
             .await
             .map_err(Stop::Refused)?;

@@ -188,7 +188,8 @@ impl Sqlite {
                 migrations,
                 dry_run,
                 repair,
-            } => Owned::Record(migrations.to_vec(), dry_run, repair),
+                plan_only,
+            } => Owned::Record(migrations.to_vec(), dry_run || plan_only, repair, plan_only),
         };
         self.call(move |c| {
             // A table rebuild drops a table: with foreign keys on (this build's default) that
@@ -202,7 +203,11 @@ impl Sqlite {
             }
             let result = run_owned(c, &step);
             if rebuilding && fk_on {
-                c.execute_batch("PRAGMA foreign_keys = ON")?;
+                // The transaction has ended (committed or rolled back) whatever `result` is;
+                // a failure to turn them on again must not hide what happened.
+                if let Err(e) = c.execute_batch("PRAGMA foreign_keys = ON") {
+                    log::warn!("could not turn SQLite's foreign keys on again: {e}");
+                }
             }
             result
         })
@@ -214,7 +219,8 @@ impl Sqlite {
 enum Owned {
     Apply(Migration),
     Undo(Migration, bool),
-    Record(Vec<Migration>, bool, bool),
+    /// Migrations, roll back at the end, repair, plan only.
+    Record(Vec<Migration>, bool, bool, bool),
 }
 
 /// The work of [`Sqlite::run_step`], on the worker.
@@ -260,8 +266,8 @@ fn run_owned(c: &mut Connection, step: &Owned) -> Result<Outcome> {
                         .map_err(|e| migration_error(m, "could not be undone", e))?;
                     tx.execute_batch(&migrate::delete_sql(m))?;
                 }
-                Owned::Record(ms, dry_run, repair) => {
-                    rebuild_tables(&tx, ms, *repair)?;
+                Owned::Record(ms, dry_run, repair, plan_only) => {
+                    rebuild_tables(&tx, ms, *repair, *plan_only)?;
                     tx.execute_batch(&migrate::record_all_sql(ms))?;
                     if *dry_run {
                         tx.rollback()?;
@@ -358,72 +364,91 @@ fn column_names(c: &Connection, table: &str) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// Why the rows of `table` do not fit `create_sql` (the table as the migrations make it),
-/// named: the first row that is NULL in a NOT NULL column or breaks a CHECK.
-fn rejected_row(c: &Connection, table: &str, create_sql: &str, e: rusqlite::Error) -> Error {
+/// The first row of `table` that the table as the migrations make it (`expected`, the
+/// scratch database holding it) would reject, named with the values it holds there: NULL in
+/// a NOT NULL column, or a CHECK broken. Reads only.
+fn rejected_row(
+    c: &Connection,
+    expected: &Connection,
+    table: &str,
+    create_sql: &str,
+) -> Result<Option<String>> {
     let t = super::quote_ident(table);
-    let text = e.to_string();
     let first = |condition: &str| -> Option<String> {
         c.query_row(
-            &format!("SELECT CAST(id AS TEXT) FROM {t} WHERE {condition} LIMIT 1"),
+            &format!("SELECT CAST(id AS TEXT) FROM {t} WHERE {condition} ORDER BY id LIMIT 1"),
             [],
             |r| r.get::<_, String>(0),
         )
         .ok()
     };
-    let why = if let Some(column) = text
-        .strip_prefix("NOT NULL constraint failed: ")
-        .and_then(|c| c.rsplit('.').next())
-    {
-        first(&format!("{} IS NULL", super::quote_ident(column)))
-            .map(|id| format!("{table} row id={id}: {column} is NULL, which the contract rejects"))
-    } else {
-        let columns = column_names(c, table).unwrap_or_default();
-        schema::sqlite_checks(create_sql)
-            .into_iter()
-            .find_map(|check| {
-                let id = first(&format!("NOT ({check})"))?;
-                // The values of the columns the check reads.
-                let words: Vec<&str> = check
-                    .split(|ch: char| !(ch.is_alphanumeric() || ch == '_'))
-                    .collect();
-                let values: Vec<String> = columns
-                    .iter()
-                    .filter(|col| words.contains(&col.as_str()))
-                    .filter_map(|col| {
-                        let sql = format!(
-                            "SELECT quote({}) FROM {t} WHERE id = ?1",
-                            super::quote_ident(col)
-                        );
-                        let v: String = c.query_row(&sql, [&id], |r| r.get(0)).ok()?;
-                        Some(format!("{col} = {v}"))
-                    })
-                    .collect();
-                Some(format!(
-                    "{table} row id={id} ({}) breaks the contract's check ({check})",
-                    values.join(", ")
-                ))
+    let mut stmt = expected.prepare(&format!("PRAGMA table_info({t})"))?;
+    let not_null: Vec<String> = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(1)?, r.get::<_, bool>(3)?)))?
+        .filter_map(|r| r.ok())
+        .filter(|(_, nn)| *nn)
+        .map(|(name, _)| name)
+        .collect();
+    for column in &not_null {
+        if let Some(id) = first(&format!("{} IS NULL", super::quote_ident(column))) {
+            return Ok(Some(format!(
+                "{table} row id={id}: {column} is NULL, which the contract rejects"
+            )));
+        }
+    }
+    let columns = column_names(c, table)?;
+    for check in schema::sqlite_checks(create_sql) {
+        let Some(id) = first(&format!("NOT ({check})")) else {
+            continue;
+        };
+        // The values of the columns the check reads.
+        let words: Vec<&str> = check
+            .split(|ch: char| !(ch.is_alphanumeric() || ch == '_'))
+            .collect();
+        let values: Vec<String> = columns
+            .iter()
+            .filter(|col| words.contains(&col.as_str()))
+            .filter_map(|col| {
+                let sql = format!(
+                    "SELECT quote({}) FROM {t} WHERE id = ?1",
+                    super::quote_ident(col)
+                );
+                let v: String = c.query_row(&sql, [&id], |r| r.get(0)).ok()?;
+                Some(format!("{col} = {v}"))
             })
-    };
-    Error::new(
-        Kind::SchemaDiffers,
-        format!(
-            "repair refused: {}; nothing was changed",
-            why.unwrap_or_else(|| format!("{table}: {text}"))
-        ),
-    )
+            .collect();
+        return Ok(Some(format!(
+            "{table} row id={id} ({}) breaks the contract's check ({check})",
+            values.join(", ")
+        )));
+    }
+    Ok(None)
+}
+
+/// Whether `have` (a live table) holds nothing `want` (the table as the migrations make it)
+/// lacks: no extra column, unique constraint, foreign key or check. A rebuild to `want`
+/// loses none of them then; extra indexes are made again by the rebuild.
+fn only_lacks(want: &schema::Table, have: &schema::Table) -> bool {
+    have.columns.keys().all(|c| want.columns.contains_key(c))
+        && have.uniques.is_subset(&want.uniques)
+        && have.foreign_keys.is_subset(&want.foreign_keys)
+        && have.checks.is_subset(&want.checks)
 }
 
 /// Makes each table whose SQL is not what the migrations make (SQLAlchemy's DDL, `FLOAT` for
 /// `REAL`, a check spelled otherwise, unnamed constraints; with `repair`, a missing check,
 /// NOT NULL, default or foreign key) exactly that, by SQLite's documented 12-step procedure
-/// inside the Record transaction: the table as the migrations create it under a new name,
-/// the rows copied by column name, the old table dropped, the new one renamed, its indexes
-/// made again (the migrations' and any other the table had), and `PRAGMA foreign_key_check`
-/// before the commit. Rows are kept as they are; a row the new table rejects stops it, named.
-/// With `repair`, the result is compared with the migrations' schema: what no rebuild
-/// covers (a missing column or table) is refused.
-fn rebuild_tables(tx: &Connection, ms: &[Migration], repair: bool) -> Result<()> {
+/// inside the Record transaction (foreign keys are off around it, see `run_step`): the
+/// views dropped, the table created as the migrations create it under a new name, the rows
+/// copied by column name, the old table dropped, the new one renamed, its indexes (the
+/// migrations' and any others it had) and triggers made again, the views made again, and
+/// `PRAGMA foreign_key_check` on the rebuilt tables before the commit (orphans that were
+/// there before are left as they were). A table holding anything the migrations' lacks (a
+/// column, constraint) is not rebuilt: that would lose it. A row the new table would reject
+/// stops it, named. With `plan_only`, nothing changes: each rebuild is logged and the rows
+/// checked. With `repair`, the result is compared with the migrations' schema: what no
+/// rebuild covers is refused.
+fn rebuild_tables(tx: &Connection, ms: &[Migration], repair: bool, plan_only: bool) -> Result<()> {
     let scratch = Connection::open_in_memory()?;
     for m in ms {
         scratch
@@ -440,6 +465,8 @@ fn rebuild_tables(tx: &Connection, ms: &[Migration], repair: bool) -> Result<()>
             .collect::<std::result::Result<Vec<_>, _>>()?;
         Ok(rows)
     };
+    let expected_schema = schema::read_sqlite(&scratch)?;
+    let live_schema = schema::read_sqlite(tx)?;
     let expected_tables = objects(&scratch, "table")?;
     let expected_indexes = objects(&scratch, "index")?;
     // The same statement, whatever quoting of the table's name SQLite's RENAME left.
@@ -453,34 +480,67 @@ fn rebuild_tables(tx: &Connection, ms: &[Migration], repair: bool) -> Result<()>
         };
         words(a) == words(b)
     };
-    let mut rebuilt = false;
+    let live_tables = objects(tx, "table")?;
+    let mut plan = Vec::new();
     for (table, _, sql) in expected_tables
         .iter()
         .filter(|(t, _, _)| t != HISTORY_TABLE)
     {
-        let live = objects(tx, "table")?;
-        let Some((_, _, live_sql)) = live.iter().find(|(t, _, _)| t == table) else {
+        let Some((_, _, live_sql)) = live_tables.iter().find(|(t, _, _)| t == table) else {
             continue;
         };
         if same(live_sql, sql) {
             continue;
         }
-        let columns = column_names(&scratch, table)?;
-        let have = column_names(tx, table)?;
-        if columns.iter().any(|c| !have.contains(c)) {
-            // A missing column is no spelling difference and no repair: refused below.
+        let (Some(want), Some(have)) = (
+            expected_schema.tables.get(table),
+            live_schema.tables.get(table),
+        ) else {
+            continue;
+        };
+        if !only_lacks(want, have) || want.columns.keys().any(|c| !have.columns.contains_key(c)) {
+            // Something to lose, or a column to make up: no rebuild (refused as a
+            // difference, by `adopt` or below).
             continue;
         }
+        if let Some(why) = rejected_row(tx, &scratch, table, sql)? {
+            return Err(Error::new(
+                Kind::SchemaDiffers,
+                format!("repair refused: {why}; nothing was changed"),
+            ));
+        }
+        plan.push((table.clone(), sql.clone()));
+    }
+    if plan_only {
+        for (table, _) in &plan {
+            log::info!("{table}: rebuilt as the migrations make it (SQLite's 12-step table change; rows kept)");
+        }
+        return Ok(());
+    }
+    let views = objects(tx, "view")?;
+    let before_orphans = orphans(tx)?;
+    if !plan.is_empty() {
+        for (name, _, _) in &views {
+            tx.execute_batch(&format!("DROP VIEW {}", super::quote_ident(name)))?;
+        }
+    }
+    for (table, sql) in &plan {
+        let columns = column_names(&scratch, table)?;
         let new_name = format!("yogaflow_new_{table}");
         let create = renamed_create(sql, &new_name).ok_or_else(|| {
             Error::internal(format!("cannot read the migrations' SQL of {table}"))
         })?;
-        // The table's other indexes (not the migrations'), made again after the rebuild.
-        let others: Vec<String> = objects(tx, "index")?
+        // The table's other indexes (not the migrations') and its triggers, made again.
+        let again: Vec<String> = objects(tx, "index")?
             .into_iter()
             .filter(|(name, t, _)| {
                 t == table && !expected_indexes.iter().any(|(n, _, _)| n == name)
             })
+            .chain(
+                objects(tx, "trigger")?
+                    .into_iter()
+                    .filter(|(_, t, _)| t == table),
+            )
             .map(|(_, _, sql)| sql)
             .collect();
         let (t, n) = (super::quote_ident(table), super::quote_ident(&new_name));
@@ -491,18 +551,27 @@ fn rebuild_tables(tx: &Connection, ms: &[Migration], repair: bool) -> Result<()>
             .join(", ");
         tx.execute_batch(&create)?;
         tx.execute_batch(&format!("INSERT INTO {n} ({list}) SELECT {list} FROM {t}"))
-            .map_err(|e| rejected_row(tx, table, sql, e))?;
+            .map_err(|e| {
+                Error::new(
+                    Kind::SchemaDiffers,
+                    format!("repair refused: {table}: {e}; nothing was changed"),
+                )
+            })?;
         tx.execute_batch(&format!("DROP TABLE {t}; ALTER TABLE {n} RENAME TO {t}"))?;
         for (_, _, index) in expected_indexes.iter().filter(|(_, it, _)| it == table) {
             tx.execute_batch(index)?;
         }
-        for index in &others {
-            tx.execute_batch(index)?;
+        for sql in &again {
+            tx.execute_batch(sql)?;
         }
         log::info!(
             "{table}: rebuilt as the migrations make it (SQLite's 12-step table change; rows kept)"
         );
-        rebuilt = true;
+    }
+    if !plan.is_empty() {
+        for (_, _, sql) in &views {
+            tx.execute_batch(sql)?;
+        }
     }
     if repair {
         let live: Vec<String> = objects(tx, "index")?
@@ -521,34 +590,20 @@ fn rebuild_tables(tx: &Connection, ms: &[Migration], repair: bool) -> Result<()>
             }
         }
     }
-    if rebuilt {
-        let mut stmt = tx.prepare("PRAGMA foreign_key_check")?;
-        let orphan = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })?
-            .next()
-            .transpose()?;
-        if let Some((table, rowid, parent)) = orphan {
-            return Err(Error::new(
-                Kind::SchemaDiffers,
-                format!(
-                    "refused: {table} row rowid={rowid} refers to a row {parent} does not have; \
-                     nothing was changed"
-                ),
-            ));
-        }
+    if let Some((table, rowid, parent)) = orphans(tx)?
+        .into_iter()
+        .find(|o| !before_orphans.contains(o))
+    {
+        return Err(Error::new(
+            Kind::SchemaDiffers,
+            format!(
+                "refused: {table} row rowid={rowid} refers to a row {parent} does not have; \
+                 nothing was changed"
+            ),
+        ));
     }
     if repair {
-        let left = schema::diff(
-            &schema::read_sqlite(&scratch)?,
-            &schema::read_sqlite(tx)?,
-            true,
-        );
+        let left = schema::diff(&expected_schema, &schema::read_sqlite(tx)?, true);
         if !left.is_empty() {
             return Err(Error::new(
                 Kind::SchemaDiffers,
@@ -562,6 +617,21 @@ fn rebuild_tables(tx: &Connection, ms: &[Migration], repair: bool) -> Result<()>
         }
     }
     Ok(())
+}
+
+/// Rows whose foreign key finds no parent: (table, rowid, parent table).
+fn orphans(c: &Connection) -> Result<Vec<(String, i64, String)>> {
+    let mut stmt = c.prepare("PRAGMA foreign_key_check")?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get::<_, Option<i64>>(1)?.unwrap_or(0),
+                r.get(2)?,
+            ))
+        })?
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(rows)
 }
 
 pub fn has_table(c: &Connection, name: &str) -> Result<bool> {
