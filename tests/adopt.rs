@@ -268,18 +268,16 @@ fn a_plain_json_backend_is_refused_with_the_plan_and_repaired_with_repair() {
     backend("insert", &url);
 }
 
-/// The SQL of every table and index of a SQLite file, as `up` would compare it.
-fn sqlite_sql(path: std::path::PathBuf) -> String {
+/// Runs a Python script that opens the SQLite file at `sys.argv[1]` (more arguments after);
+/// its standard output.
+fn python_sqlite(path: std::path::PathBuf, script: &str, args: &[&str]) -> String {
     let out = Command::new("python3")
-        .args([
-            "-c",
-            "import sqlite3, sys, re\n\
-             c = sqlite3.connect(sys.argv[1])\n\
-             for n, s in c.execute(\"SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'refinery%' AND name NOT LIKE 'alembic%' ORDER BY name\"):\n\
-             \x20   s = re.sub(r'^CREATE TABLE \"?(\\w+)\"?', r'CREATE TABLE \\1', s)\n\
-             \x20   print(n, ' '.join(s.split()))",
-        ])
+        .arg("-c")
+        .arg(format!(
+            "import sqlite3, sys, re\nc = sqlite3.connect(sys.argv[1])\n{script}"
+        ))
         .arg(&path)
+        .args(args)
         .output()
         .unwrap();
     assert!(
@@ -290,18 +288,24 @@ fn sqlite_sql(path: std::path::PathBuf) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// The SQL of every table and index of a SQLite file, as `up` would compare it.
+fn sqlite_sql(path: std::path::PathBuf) -> String {
+    python_sqlite(
+        path,
+        "for n, s in c.execute(\"SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'refinery%' AND name NOT LIKE 'alembic%' ORDER BY name\"):\n\
+         \x20   s = re.sub(r'^CREATE TABLE \"?(\\w+)\"?', r'CREATE TABLE \\1', s)\n\
+         \x20   print(n, ' '.join(s.split()))",
+        &[],
+    )
+}
+
+/// Runs `sql` on a SQLite file with its checks off (to plant rows a check would refuse).
 fn sqlite_exec(path: std::path::PathBuf, sql: &str) {
-    let ok = Command::new("python3")
-        .args([
-            "-c",
-            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('PRAGMA ignore_check_constraints = ON'); c.executescript(sys.argv[2]); c.commit()",
-        ])
-        .arg(&path)
-        .arg(sql)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "{sql}");
+    python_sqlite(
+        path,
+        "c.execute('PRAGMA ignore_check_constraints = ON'); c.executescript(sys.argv[2]); c.commit()",
+        &[sql],
+    );
 }
 
 /// On SQLite the tables are rebuilt as the migrations make them (SQLite's 12-step
@@ -401,22 +405,14 @@ fn a_sqlite_rebuild_keeps_what_the_contract_lacks_or_refuses() {
     r.assert_code(0);
     assert!(r.stderr.contains("users: rebuilt"), "{}", r.stderr);
     run(&["verify"], &env).assert_code(0);
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); \
-             c.execute(\"INSERT INTO users (email, hashed_password) VALUES ('t@x', 'h')\"); \
-             print(c.execute('SELECT count(*) FROM audit').fetchone()[0], \
-                   c.execute('SELECT count(*) FROM pose_names').fetchone()[0], \
-                   c.execute('SELECT count(*) FROM practice_history WHERE user_id = 999').fetchone()[0])",
-        ])
-        .arg(file.path())
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "1 2 1",
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let counts = python_sqlite(
+        file.path(),
+        "c.execute(\"INSERT INTO users (email, hashed_password) VALUES ('t@x', 'h')\")\n\
+         print(c.execute('SELECT count(*) FROM audit').fetchone()[0], \
+               c.execute('SELECT count(*) FROM pose_names').fetchone()[0], \
+               c.execute('SELECT count(*) FROM practice_history WHERE user_id = 999').fetchone()[0])",
+        &[],
     );
+    // The trigger fired, the view reads, the old orphan is still there.
+    assert_eq!(counts.trim(), "1 2 1");
 }
