@@ -39,6 +39,16 @@ fn backend_with(command: &str, url: &str, env: &[(&str, &str)]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// A SQLite file the backend made (`alembic` or `create-all`) and seeded, and its URL as the
+/// backend spells it (sqlite+aiosqlite://).
+fn seeded_sqlite(how: &str) -> (TempSqlite, String) {
+    let file = TempSqlite::new();
+    let url = format!("sqlite+aiosqlite:///{}", file.path().display());
+    backend(how, &url);
+    backend("seed", &url);
+    (file, url)
+}
+
 /// The database's constraint and index names, sorted: what `up` makes and an adopted
 /// database must have too.
 fn names(db: &str) -> String {
@@ -111,10 +121,7 @@ fn an_alembic_made_postgresql_is_adopted_as_up_would_have_made_it() {
 
 #[test]
 fn a_create_all_sqlite_file_is_adopted_by_one_baseline() {
-    let file = TempSqlite::new();
-    let url = format!("sqlite+aiosqlite:///{}", file.path().display());
-    backend("create-all", &url);
-    backend("seed", &url);
+    let (_file, url) = seeded_sqlite("create-all");
     let env = [("DATABASE_URL", url.as_str())];
     run(&["baseline"], &env).assert_code(0);
     run(&["verify"], &env).assert_code(0);
@@ -125,10 +132,7 @@ fn a_create_all_sqlite_file_is_adopted_by_one_baseline() {
 
 #[test]
 fn copy_reads_an_alembic_sqlite_file_untouched_and_every_orm_object_arrives() {
-    let file = TempSqlite::new();
-    let source = format!("sqlite+aiosqlite:///{}", file.path().display());
-    backend("alembic", &source);
-    backend("seed", &source);
+    let (file, source) = seeded_sqlite("alembic");
     let before = std::fs::read(file.path()).unwrap();
     let (_, target) = pg();
     let r = run(&["copy", "--from", &source], &[("DATABASE_URL", &target)]);
@@ -173,10 +177,7 @@ fn eight_replicas_adopt_on_deploy_once() {
 
 #[test]
 fn a_partial_baseline_is_refused_so_no_partial_copy_can_follow() {
-    let file = TempSqlite::new();
-    let url = format!("sqlite+aiosqlite:///{}", file.path().display());
-    backend("create-all", &url);
-    backend("seed", &url);
+    let (file, url) = seeded_sqlite("create-all");
     let before = std::fs::read(file.path()).unwrap();
     let r = run(&["baseline", "--version", "1"], &[("DATABASE_URL", &url)]);
     r.assert_code(9);
@@ -314,10 +315,7 @@ fn sqlite_exec(path: std::path::PathBuf, sql: &str) {
 /// unchanged.
 #[test]
 fn sqlite_tables_are_rebuilt_as_up_makes_them_and_repaired() {
-    let file = TempSqlite::new();
-    let url = format!("sqlite+aiosqlite:///{}", file.path().display());
-    backend("create-all", &url);
-    backend("seed", &url);
+    let (file, url) = seeded_sqlite("create-all");
     sqlite_exec(
         file.path(),
         "DROP INDEX ix_poses_difficulty; \
@@ -372,10 +370,7 @@ fn sqlite_tables_are_rebuilt_as_up_makes_them_and_repaired() {
 /// not stop it and stay.
 #[test]
 fn a_sqlite_rebuild_keeps_what_the_contract_lacks_or_refuses() {
-    let file = TempSqlite::new();
-    let url = format!("sqlite+aiosqlite:///{}", file.path().display());
-    backend("create-all", &url);
-    backend("seed", &url);
+    let (file, url) = seeded_sqlite("create-all");
     sqlite_exec(
         file.path(),
         "ALTER TABLE poses ADD COLUMN legacy TEXT; \

@@ -196,13 +196,14 @@ impl Sqlite {
             // deletes, and cascades into, the rows of the tables that refer to it. SQLite's
             // 12-step procedure turns them off around the transaction (they cannot change
             // inside one) and checks them with `PRAGMA foreign_key_check` before the commit.
-            let rebuilding = matches!(step, Owned::Record(..));
-            let fk_on: bool = c.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
-            if rebuilding && fk_on {
+            // Only a baseline rebuilds: the migrations' own steps pay nothing for this.
+            let fk_off = matches!(step, Owned::Record(..))
+                && c.query_row("PRAGMA foreign_keys", [], |r| r.get::<_, bool>(0))?;
+            if fk_off {
                 c.execute_batch("PRAGMA foreign_keys = OFF")?;
             }
             let result = run_owned(c, &step);
-            if rebuilding && fk_on {
+            if fk_off {
                 // The transaction has ended (committed or rolled back) whatever `result` is;
                 // a failure to turn them on again must not hide what happened.
                 if let Err(e) = c.execute_batch("PRAGMA foreign_keys = ON") {
