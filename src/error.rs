@@ -1,5 +1,6 @@
 //! The one error type of the tool: what went wrong (its [`Kind`], which fixes the exit code),
-//! a message that names the thing at fault, and the underlying cause chain.
+//! a message that names the thing at fault, and the underlying cause chain. Free of drivers:
+//! each driver's errors become this one in its own `db/<dialect>/error.rs`.
 
 use std::fmt;
 
@@ -185,31 +186,6 @@ impl std::error::Error for Error {
         self.source
             .as_deref()
             .map(|e| e as &(dyn std::error::Error + 'static))
-    }
-}
-
-impl From<rusqlite::Error> for Error {
-    fn from(e: rusqlite::Error) -> Error {
-        let message = format!("SQLite: {e}");
-        Error::new(Kind::Internal, message).with_source(e)
-    }
-}
-
-impl From<tokio_postgres::Error> for Error {
-    fn from(e: tokio_postgres::Error) -> Error {
-        let text = crate::db::postgres::describe(&e);
-        let (kind, message) = if crate::db::postgres::is_connection_lost(&e) {
-            (
-                Kind::Unreachable,
-                format!(
-                    "the connection to the database was lost ({text}); what was not committed \
-                     was rolled back by the server"
-                ),
-            )
-        } else {
-            (Kind::Internal, format!("PostgreSQL: {text}"))
-        };
-        Error::new(kind, message).with_source(e)
     }
 }
 

@@ -12,17 +12,17 @@ macro_rules! outln {
     }};
 }
 
+pub mod adopt;
 pub mod cli;
 pub mod commands;
 pub mod config;
-pub mod connect;
 pub mod db;
 pub mod error;
 pub mod expr;
 pub mod lint;
-pub mod lock;
 pub mod logging;
 pub mod migrate;
+pub mod migrations;
 pub mod redact;
 pub mod schema;
 pub mod script;

@@ -28,6 +28,6 @@ async fn baseline_locked(db: &mut Database, args: &BaselineArgs) -> Result<()> {
             "--version {version} is not a migration version of this binary (1 to {latest})"
         )));
     }
-    migrate::adopt(db, version, args.dry_run, args.repair).await?;
+    crate::adopt::adopt(db, version, args.dry_run, args.repair).await?;
     Ok(())
 }

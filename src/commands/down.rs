@@ -98,11 +98,7 @@ async fn down_locked(db: &mut Database, config: &Config, args: &DownArgs) -> Res
             start.elapsed().as_secs_f64() * 1000.0
         );
     }
-    let after = db
-        .read_history()
-        .await?
-        .and_then(|h| h.iter().map(|a| a.version).max())
-        .unwrap_or(0);
+    let after = migrate::highest(db.read_history().await?.as_deref().unwrap_or_default());
     log::info!("schema version {before} -> {after}");
     Ok(())
 }

@@ -81,9 +81,7 @@ pub fn build_status(
                 name: m.name.clone(),
                 state: match row {
                     None => MigrationState::Pending,
-                    Some(a) if a.checksum != m.checksum || a.name != m.name => {
-                        MigrationState::Changed
-                    }
+                    Some(a) if !m.recorded_as(a) => MigrationState::Changed,
                     Some(_) => MigrationState::Applied,
                 },
                 applied_on: row.map(|a| a.applied_on.clone()),
@@ -102,7 +100,7 @@ pub fn build_status(
         });
     }
     out.sort_by_key(|s| s.version);
-    (applied.iter().map(|a| a.version).max().unwrap_or(0), out)
+    (migrate::highest(applied), out)
 }
 
 /// Runs `status`.

@@ -20,7 +20,7 @@ pub async fn run(config: &Config, url: &DbUrl, args: &UpArgs) -> Result<()> {
                 && config.baseline_on_migrate
                 && db.read_history().await?.is_none() =>
         {
-            migrate::adopt_on_deploy(&mut db, config.lock_timeout).await?;
+            crate::adopt::adopt_on_deploy(&mut db, config.lock_timeout).await?;
             migrate::current_state(&db, args.to_version).await?
         }
         other => other?,
@@ -42,7 +42,7 @@ pub async fn run(config: &Config, url: &DbUrl, args: &UpArgs) -> Result<()> {
             .await;
     }
     migrate::upgrade(&mut db, args.to_version, config.lock_timeout).await?;
-    crate::schema::warn_drift(&db).await;
+    migrate::warn_drift(&db).await;
     log::info!("done in {} ms", start.elapsed().as_millis());
     Ok(())
 }

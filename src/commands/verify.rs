@@ -59,7 +59,11 @@ pub async fn run(config: &Config, url: &DbUrl, args: &VerifyArgs) -> Result<()> 
             format!(
                 "the schema differs from version {version} in {} place(s): {}",
                 diffs.len(),
-                diffs.join("; ")
+                diffs
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
             ),
         ));
     }

@@ -1,36 +1,19 @@
 //! The seam between the commands and the two dialects, as sqlx's `Migrate` trait is for its
 //! drivers: an open [`Database`] offers the few primitives every command needs (history,
 //! the migration lock, a script run atomically with its history change, the live and the
-//! expected schema, row counts), each implemented once per dialect in `postgres.rs` and
-//! `sqlite.rs`. Commands are written once over these and never match on the dialect.
+//! expected schema, row counts), each implemented once per dialect in `postgres/` and
+//! `sqlite/`. Commands are written once over these and never match on the dialect.
 
 pub mod postgres;
+pub mod retry;
 pub mod sqlite;
 
-use crate::error::Result;
-use crate::migrate::{Applied, Migration};
-use crate::schema::Schema;
+use crate::error::{Error, Kind, Result};
+pub use crate::migrations::Dialect;
+use crate::migrations::{Applied, Migration};
+use crate::schema::{Difference, Schema};
 use crate::url::DbUrl;
 use std::time::Duration;
-
-/// Which SQL dialect a database speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    /// PostgreSQL.
-    Postgres,
-    /// SQLite.
-    Sqlite,
-}
-
-impl Dialect {
-    /// The folder name under `sql/`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Dialect::Postgres => "postgres",
-            Dialect::Sqlite => "sqlite",
-        }
-    }
-}
 
 /// How migrators keep out of each other's way on PostgreSQL (`MIGRATE_LOCK`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -118,23 +101,54 @@ pub enum Step<'a> {
         /// `--yes` / `MIGRATE_ALLOW_DATA_LOSS`.
         allow_loss: bool,
     },
-    /// Create the history table and record these migrations without running them, leaving
-    /// the database as `up` would have made it (PostgreSQL: identity columns for SERIAL, the
-    /// migrations' constraint and index names). With `dry_run`, everything is done and then
-    /// rolled back: the log says what would change.
-    Record {
-        /// The migrations to record.
-        migrations: &'a [Migration],
-        /// Roll back at the end (`baseline --dry-run`).
-        dry_run: bool,
-        /// Also bring real differences to the contract where nothing is lost
-        /// (`baseline --repair`).
-        repair: bool,
-        /// Change nothing at all, not even inside the transaction: log each change it would
-        /// make and check the rows each would reject (reads only). What a refusing `baseline`
-        /// shows as the repair plan, without taking the locks the changes need.
-        plan_only: bool,
-    },
+    /// Adopt a database made before this tool: record the migrations without running them,
+    /// leaving the database as `up` would have made it (see [`Adoption`]).
+    Adopt(&'a Adoption<'a>),
+}
+
+/// A baseline decided above the seam (`crate::adopt`), for each dialect to carry out in one
+/// transaction with the history it records: PostgreSQL's SERIAL ids become identity columns
+/// and constraints and indexes take the migrations' names; SQLite's tables are rebuilt as the
+/// migrations make them; with `repair`, what differs for real but loses nothing is brought
+/// to the contract too, and what no repair covers is refused.
+#[derive(Debug, Clone, Copy)]
+pub struct Adoption<'a> {
+    /// The migrations to record, oldest first.
+    pub migrations: &'a [Migration],
+    /// Also bring real differences to the contract where nothing is lost (`--repair`).
+    pub repair: bool,
+    /// Whether it commits, is rehearsed, or is only planned.
+    pub mode: AdoptMode,
+}
+
+/// How an [`Adoption`] ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdoptMode {
+    /// Done and committed.
+    Commit,
+    /// Done and rolled back: the log says what would change (`baseline --dry-run`).
+    Rehearse,
+    /// Nothing changed at all, not even inside the transaction: each change it would make is
+    /// logged and the rows each would reject are looked for (reads only). What a refusing
+    /// `baseline` shows as the repair plan, without taking the locks the changes need.
+    PlanOnly,
+}
+
+/// The refusal of a repair that left differences no `what` (repair, rebuild) covers.
+pub(crate) fn refuse_unrepaired(left: &[Difference], what: &str) -> Result<()> {
+    if left.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = left.iter().map(ToString::to_string).collect();
+    Err(Error::new(
+        Kind::SchemaDiffers,
+        format!(
+            "--repair cannot bring the schema to the contract without losing or guessing: {} \
+             difference(s) no {what} covers: {}; nothing was changed",
+            left.len(),
+            list.join("; ")
+        ),
+    ))
 }
 
 /// How a [`Step`] went.

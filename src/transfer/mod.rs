@@ -17,7 +17,7 @@ use crate::config::{self, Config};
 use crate::db::{Database, Dialect, OpenOptions};
 use crate::error::{Error, Result};
 use crate::migrate::{self, APP_TABLES};
-use crate::schema::{self, Schema};
+use crate::schema::Schema;
 use crate::url::DbUrl;
 use progress::TableProgress;
 use read::{Event, Reader, TableSpec};
@@ -146,7 +146,7 @@ async fn align_destination(config: &Config, url: &DbUrl, version: i32) -> Result
     if current < version {
         log::info!("bringing the target from schema version {current} to {version} first");
         migrate::upgrade(&mut db, Some(version), config.lock_timeout).await?;
-        schema::warn_drift(&db).await;
+        migrate::warn_drift(&db).await;
     }
     Ok(db)
 }
@@ -166,7 +166,7 @@ pub async fn export(config: &Config, url: &DbUrl, args: &ExportArgs) -> Result<(
     let db = Database::open(url, config.for_reading())
         .await
         .map_err(source)?;
-    let version = migrate::source_version(&db).await.map_err(source)?;
+    let version = crate::adopt::source_version(&db).await.map_err(source)?;
     let live = db.live_schema().await?;
     let dialect = db.dialect();
     let mut specs = Vec::new();
@@ -349,7 +349,7 @@ pub async fn copy(config: &Config, destination: &DbUrl, args: &CopyArgs) -> Resu
     let src = Database::open(&source, config.for_reading())
         .await
         .map_err(side)?;
-    let version = migrate::source_version(&src).await.map_err(side)?;
+    let version = crate::adopt::source_version(&src).await.map_err(side)?;
     let source_schema = src.live_schema().await.map_err(side)?;
     let target = |e: Error| e.context(format!("target {destination}"));
     let mut db = align_destination(config, destination, version)

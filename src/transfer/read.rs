@@ -296,8 +296,12 @@ pub fn pg_reader(
     runtime.block_on(async {
         let result = async {
             use futures_util::StreamExt;
-            let mut client =
-                crate::connect::connect_pg(&target, options.wait, options.net_timeout).await?;
+            let mut client = crate::db::postgres::connect::connect_pg(
+                &target,
+                options.wait,
+                options.net_timeout,
+            )
+            .await?;
             let txn = client
                 .build_transaction()
                 .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)

@@ -4,8 +4,8 @@
 
 use super::read::{pg_raw, select_sql, sqlite_raw, Checksum, TableSpec};
 use super::value::{format_sqlite, json_null_rule, ColKind, Value};
-use crate::db::postgres::describe;
-use crate::db::sqlite::{busy_error, Sqlite};
+use crate::db::postgres::error::describe;
+use crate::db::sqlite::Sqlite;
 use crate::db::{quote_ident, Database};
 use crate::error::{Error, Kind, Result};
 use bytes::BytesMut;
@@ -305,8 +305,7 @@ impl<'a> Sink<'a> {
                 })
             }
             Database::Sqlite(lite) => {
-                lite.call(|c| c.execute_batch("BEGIN IMMEDIATE").map_err(busy_error))
-                    .await?;
+                lite.begin_immediate().await?;
                 let txn = SqliteTxn {
                     db: lite,
                     open: true,

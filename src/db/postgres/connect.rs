@@ -2,11 +2,12 @@
 //! backoff until `MIGRATE_WAIT_TIMEOUT`, permanent ones reported at once) and libpq's TLS
 //! fallbacks.
 
-use crate::db::postgres::describe;
+use super::error::describe;
+use crate::db::retry::Backoff;
 use crate::error::{Error, Kind, Result};
 use crate::tls::{self, Attempt};
 use crate::url::{Host, PgUrl, SessionAttrs};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Whether a failed attempt is worth repeating.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,11 +83,9 @@ pub async fn connect_pg(
     net_timeout: Duration,
 ) -> Result<tokio_postgres::Client> {
     tls::check_files(&url.tls_files)?;
-    let start = Instant::now();
-    let deadline = start + wait;
-    let mut delay = Duration::from_millis(50);
+    let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(2), wait);
     for attempt in 1.. {
-        let remaining = deadline.saturating_duration_since(Instant::now());
+        let remaining = wait.saturating_sub(backoff.elapsed());
         // A black-holed host must not keep us past the deadline.
         let budget = remaining.max(Duration::from_secs(1));
         let result = tokio::time::timeout(budget, connect_once(url, net_timeout)).await;
@@ -95,7 +94,7 @@ pub async fn connect_pg(
                 if attempt > 1 {
                     log::info!(
                         "database ready after {attempt} attempts ({:.1} s)",
-                        start.elapsed().as_secs_f64()
+                        backoff.elapsed().as_secs_f64()
                     );
                 }
                 return Ok(client);
@@ -106,26 +105,25 @@ pub async fn connect_pg(
             Ok(Err(failed)) => failed.to_string(),
             Err(_) => "timed out".to_string(),
         };
-        if Instant::now() >= deadline {
+        if backoff.expired() {
             let e = Error::new(
                 Kind::Unreachable,
                 format!(
                     "database {url} unreachable: gave up after {attempt} attempts in {:.1} s \
                      (MIGRATE_WAIT_TIMEOUT={}); last error: {reason}",
-                    start.elapsed().as_secs_f64(),
+                    backoff.elapsed().as_secs_f64(),
                     wait.as_secs_f64()
                 ),
             );
             return Err(e);
         }
         // The last sleep ends at the deadline, so the wait is the whole MIGRATE_WAIT_TIMEOUT.
-        let pause = delay.min(deadline.saturating_duration_since(Instant::now()));
+        let pause = backoff.next_pause();
         log::info!(
             "waiting for database (attempt {attempt}: {reason}); retrying in {} ms",
             pause.as_millis()
         );
         tokio::time::sleep(pause).await;
-        delay = (delay * 2).min(Duration::from_secs(2));
     }
     unreachable!("the loop returns")
 }

@@ -1,0 +1,257 @@
+//! Adoption, decided once for both dialects: which version a database made before this tool
+//! (by Alembic or `create_all`) is at by meaning, whether it may be adopted there, what a
+//! repair may bring and what it may not, and the plan a refusal shows. Carrying a decided
+//! [`Adoption`] out (renames, repairs, table rebuilds) is each dialect's, behind the seam
+//! (`db/postgres/adopt.rs`, `db/sqlite/rebuild.rs`).
+
+use crate::db::{AdoptMode, Adoption, Database, Step};
+use crate::error::{Error, Kind, Result};
+use crate::migrate::{self, highest, APP_TABLES};
+use crate::schema::{Difference, Schema};
+use std::time::Duration;
+
+/// Adopts a database made before this tool at `version`: checks that it has no history and
+/// that its schema is, by meaning, the one `version` should have (or, with `repair`, differs
+/// only where a repair loses nothing), then records 1..=`version` without running them, in
+/// one transaction. The caller holds the migration lock.
+pub async fn adopt(db: &mut Database, version: i32, dry_run: bool, repair: bool) -> Result<()> {
+    refuse_history(db).await?;
+    let expected = db.expected_schema(version).await?;
+    let live = db.live_schema().await?;
+    log_others(&expected, &live);
+    let later = later_tables(&expected, &live);
+    let diffs = crate::schema::diff(&expected, &live, true);
+    let migrations = migrate::up_to(db.dialect(), version);
+    refuse_unrepairable(version, &later, &diffs, repair)?;
+    if !later.is_empty() || (!diffs.is_empty() && !repair) {
+        return Err(refuse_with_plan(db, version, &migrations, &later, &diffs).await);
+    }
+    let repairing = repair && !diffs.is_empty();
+    let adoption = Adoption {
+        migrations: &migrations,
+        repair: repairing,
+        mode: if dry_run {
+            AdoptMode::Rehearse
+        } else {
+            AdoptMode::Commit
+        },
+    };
+    db.run_step(Step::Adopt(&adoption))
+        .await
+        .map_err(|e| match repairing {
+            true => Error::new(
+                e.kind(),
+                format!(
+                    "{e} (the schema differs in {} place(s): {})",
+                    diffs.len(),
+                    joined(&diffs)
+                ),
+            ),
+            false => e,
+        })?;
+    if dry_run {
+        log::info!(
+            "dry run: baseline would record migrations 1 to {version} as applied and make the \
+             changes above; all of it was rolled back, nothing changed"
+        );
+    } else {
+        log::info!("baselined: migrations 1 to {version} recorded as applied without running them");
+    }
+    Ok(())
+}
+
+/// Baseline is only for a database without history.
+async fn refuse_history(db: &Database) -> Result<()> {
+    match db.read_history().await? {
+        Some(history) if !history.is_empty() => Err(Error::new(
+            Kind::Diverged,
+            format!(
+                "the database already has a migration history (version {}): baseline is only \
+                 for databases without one",
+                highest(&history)
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Names the tables outside the YogaFlow schema, which adoption leaves alone.
+fn log_others(expected: &Schema, live: &Schema) {
+    let others: Vec<&str> = live
+        .tables
+        .keys()
+        .filter(|t| !expected.tables.contains_key(*t) && !APP_TABLES.contains(&t.as_str()))
+        .map(|s| s.as_str())
+        .collect();
+    if !others.is_empty() {
+        log::info!(
+            "tables outside the YogaFlow schema are left alone: {}",
+            others.join(", ")
+        );
+    }
+}
+
+fn joined(diffs: &[Difference]) -> String {
+    diffs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Refuses what no repair covers (it would lose or have to guess something), and, with
+/// `repair`, tables of later versions.
+fn refuse_unrepairable(
+    version: i32,
+    later: &[Difference],
+    diffs: &[Difference],
+    repair: bool,
+) -> Result<()> {
+    let unrepairable: Vec<&Difference> = diffs.iter().filter(|d| !d.repairable()).collect();
+    if unrepairable.is_empty() && (!repair || later.is_empty()) {
+        return Ok(());
+    }
+    let all: Vec<Difference> = later.iter().chain(diffs).cloned().collect();
+    let blocking: Vec<Difference> = unrepairable.into_iter().chain(later).cloned().collect();
+    Err(Error::new(
+        Kind::SchemaDiffers,
+        format!(
+            "refusing to baseline at version {version}: the schema differs in {} place(s): {}; \
+             {} of them no repair covers (it would lose or have to guess something): {}; \
+             nothing was changed",
+            all.len(),
+            joined(&all),
+            blocking.len(),
+            joined(&blocking)
+        ),
+    ))
+}
+
+/// The refusal of a database that differs where `--repair` could mend it (or holds tables of a
+/// later version), with the exact plan `--repair` would carry out: rehearsed without changing
+/// anything, so that the log shows its statements, or the row that would stop it.
+async fn refuse_with_plan(
+    db: &mut Database,
+    version: i32,
+    migrations: &[migrate::Migration],
+    later: &[Difference],
+    diffs: &[Difference],
+) -> Error {
+    let plan = if !later.is_empty() {
+        String::new()
+    } else {
+        let adoption = Adoption {
+            migrations,
+            repair: true,
+            mode: AdoptMode::PlanOnly,
+        };
+        match db.run_step(Step::Adopt(&adoption)).await {
+            Ok(_) => "; `baseline --repair` brings it to the contract with the statements \
+                      logged above as \"repair:\" (nothing is lost)"
+                .to_string(),
+            Err(e) => format!("; `baseline --repair` cannot: {e}"),
+        }
+    };
+    let all: Vec<Difference> = later.iter().chain(diffs).cloned().collect();
+    Error::new(
+        Kind::SchemaDiffers,
+        format!(
+            "refusing to baseline at version {version}: the schema differs in {} place(s): \
+             {}{plan}",
+            all.len(),
+            joined(&all)
+        ),
+    )
+}
+
+/// YogaFlow tables the database has that `expected` (a version's schema) does not: tables of
+/// later versions. A database holding them is not at that version, whatever else matches.
+fn later_tables(expected: &Schema, live: &Schema) -> Vec<Difference> {
+    live.tables
+        .keys()
+        .filter(|t| APP_TABLES.contains(&t.as_str()) && !expected.tables.contains_key(*t))
+        .map(|t| Difference::LaterTable { table: t.clone() })
+        .collect()
+}
+
+/// The newest version whose schema a database without history has, by meaning (tables of
+/// later versions disqualify a version); or, when none matches, the closest version and its
+/// differences.
+pub async fn version_by_meaning(
+    db: &Database,
+) -> Result<std::result::Result<i32, (i32, Vec<Difference>)>> {
+    let live = db.live_schema().await?;
+    let mut closest: Option<(i32, Vec<Difference>)> = None;
+    for m in migrate::migrations(db.dialect()).iter().rev() {
+        let expected = db.expected_schema(m.version).await?;
+        let mut diffs = later_tables(&expected, &live);
+        diffs.extend(crate::schema::diff(&expected, &live, true));
+        if diffs.is_empty() {
+            return Ok(Ok(m.version));
+        }
+        if closest.as_ref().is_none_or(|(_, d)| diffs.len() < d.len()) {
+            closest = Some((m.version, diffs));
+        }
+    }
+    Ok(Err(closest.unwrap_or_default()))
+}
+
+/// The schema version of a database read as a source (`export`, `copy --from`): its history's,
+/// or, for one the backend made before this tool (no history), the version its schema has by
+/// meaning. Never writes to it.
+pub async fn source_version(db: &Database) -> Result<i32> {
+    if db.read_history().await?.is_some() {
+        return migrate::current_version(db).await;
+    }
+    let tables = db.table_names().await?;
+    if !tables.iter().any(|t| APP_TABLES.contains(&t.as_str())) {
+        return Ok(0);
+    }
+    match version_by_meaning(db).await? {
+        Ok(v) => {
+            log::info!("the source has no migration history; its schema is version {v} by meaning");
+            Ok(v)
+        }
+        Err((v, diffs)) => Err(Error::new(
+            Kind::SchemaDiffers,
+            format!(
+                "it has no migration history and its schema is no version of this binary by \
+                 meaning; closest is version {v}, which differs in {} place(s): {}",
+                diffs.len(),
+                joined(&diffs)
+            ),
+        )),
+    }
+}
+
+/// `MIGRATE_BASELINE=true` on a database with YogaFlow tables and no history: under the lock
+/// (several replicas may start at once), unless another replica adopted it meanwhile, find
+/// the newest version whose schema the database has, by meaning, and adopt it there; `up` then
+/// applies the rest.
+pub async fn adopt_on_deploy(db: &mut Database, lock_timeout: Duration) -> Result<()> {
+    db.with_lock(lock_timeout, async |db: &mut Database| {
+        if db.read_history().await?.is_some() {
+            log::info!("another process adopted the database meanwhile");
+            return Ok(());
+        }
+        match version_by_meaning(db).await? {
+            Ok(v) => {
+                log::info!(
+                    "MIGRATE_BASELINE=true: the schema is version {v} by meaning; adopting it"
+                );
+                adopt(db, v, false, false).await
+            }
+            Err((v, diffs)) => Err(Error::new(
+                Kind::SchemaDiffers,
+                format!(
+                    "MIGRATE_BASELINE=true, but the schema is no version of this binary by \
+                     meaning; closest is version {v}, which differs in {} place(s): {}; nothing \
+                     was changed (`yogaflow-migrate baseline --version N` names the differences)",
+                    diffs.len(),
+                    joined(&diffs)
+                ),
+            )),
+        }
+    })
+    .await
+}

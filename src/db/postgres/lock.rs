@@ -1,0 +1,175 @@
+//! One migrator at a time on PostgreSQL, both ways it is kept (`MIGRATE_LOCK`): a session
+//! advisory lock on the connection that does the work, held for the whole run, with a bounded,
+//! logged wait; or, behind a transaction-mode pooler, a transaction advisory lock taken inside
+//! each step's transaction, with the history read again under it. (SQLite's counterpart is
+//! the database's own write lock, taken per step: see `db/sqlite`.)
+
+use super::error::is_lock_timeout;
+use crate::db::retry::Backoff;
+use crate::db::Step;
+use crate::error::{Error, Kind, Result};
+use crate::migrations::{HISTORY_DDL, HISTORY_TABLE};
+use std::time::Duration;
+use tokio_postgres::{Client, SimpleQueryMessage, Transaction};
+
+/// The advisory lock key: the ASCII bytes of "yogaflow" read as a big-endian `i64`
+/// (8750326269032034167). Shipped binaries depend on it: never change it, or an old and a new
+/// image could migrate at the same time.
+pub const LOCK_KEY: i64 = i64::from_be_bytes(*b"yogaflow");
+
+/// Releases the advisory lock. Not releasing is safe too: the lock dies with the session
+/// when the client closes.
+pub async fn release(client: &Client) -> Result<()> {
+    client
+        .simple_query(&format!("SELECT pg_advisory_unlock({LOCK_KEY})"))
+        .await
+        .map_err(|e| Error::from(e).context("releasing the migration lock"))?;
+    Ok(())
+}
+
+/// Takes the migration lock, waiting up to `timeout` and logging who holds it meanwhile.
+pub async fn acquire(client: &Client, timeout: Duration) -> Result<()> {
+    let mut wait = Backoff::new(
+        Duration::from_millis(20),
+        Duration::from_millis(500),
+        timeout,
+    );
+    let mut next_report = std::time::Instant::now();
+    loop {
+        let rows = client
+            .simple_query(&format!("SELECT pg_try_advisory_lock({LOCK_KEY})"))
+            .await
+            .map_err(|e| Error::from(e).context("taking the migration lock"))?;
+        let got = rows.iter().find_map(|m| match m {
+            SimpleQueryMessage::Row(r) => r.get(0).map(|v| v == "t"),
+            _ => None,
+        });
+        if got == Some(true) {
+            if wait.elapsed() > Duration::from_millis(100) {
+                log::info!(
+                    "migration lock obtained after {:.1} s",
+                    wait.elapsed().as_secs_f64()
+                );
+            }
+            return Ok(());
+        }
+        let holder = holder(client).await;
+        if wait.expired() {
+            return Err(Error::new(
+                Kind::Lock,
+                format!(
+                    "migration lock not obtained within {:.0} s (MIGRATE_LOCK_TIMEOUT); held by {holder}",
+                    timeout.as_secs_f64()
+                ),
+            ));
+        }
+        if std::time::Instant::now() >= next_report {
+            log::info!("waiting for the migration lock, held by {holder}");
+            next_report = std::time::Instant::now() + Duration::from_secs(5);
+        }
+        // The last pause ends at the bound: the wait is the whole MIGRATE_LOCK_TIMEOUT.
+        wait.sleep().await;
+    }
+}
+
+/// Who holds the lock, for the log: backend pid, application name and since when.
+async fn holder(client: &Client) -> String {
+    let (hi, lo) = ((LOCK_KEY >> 32) as u32, LOCK_KEY as u32);
+    let sql = format!(
+        "SELECT a.pid::text, coalesce(nullif(a.application_name, ''), 'no application name'), \
+         coalesce(a.client_addr::text, 'a local socket'), \
+         coalesce(to_char(a.backend_start, 'YYYY-MM-DD\"T\"HH24:MI:SSOF'), 'at an unknown time') \
+         FROM pg_locks l JOIN pg_stat_activity a USING (pid) \
+         WHERE l.locktype = 'advisory' AND l.granted AND l.classid = {hi} AND l.objid = {lo} AND l.objsubid = 1"
+    );
+    match client.simple_query(&sql).await {
+        Ok(msgs) => msgs
+            .iter()
+            .find_map(|m| match m {
+                SimpleQueryMessage::Row(r) => Some(format!(
+                    "backend pid {} ({} from {}, connected {})",
+                    r.get(0).unwrap_or("?"),
+                    r.get(1).unwrap_or(""),
+                    r.get(2).unwrap_or(""),
+                    r.get(3).unwrap_or("")
+                )),
+                _ => None,
+            })
+            .unwrap_or_else(|| "another session (it just let go)".into()),
+        Err(_) => "another session".into(),
+    }
+}
+
+/// The history table created under the transaction-level lock: concurrent `CREATE TABLE IF
+/// NOT EXISTS` can still collide.
+pub async fn ensure_history_locked(client: &Client, lock_wait: Duration) -> Result<()> {
+    client
+        .batch_execute(&format!(
+            "BEGIN; SET LOCAL lock_timeout = '{}ms'; SELECT pg_advisory_xact_lock({LOCK_KEY}); \
+             {HISTORY_DDL}; COMMIT",
+            lock_wait.as_millis().max(1),
+        ))
+        .await
+        .map_err(|e| lock_error(e, lock_wait))
+}
+
+/// A lock wait that ran out is [`Kind::Lock`]; anything else keeps its own kind.
+fn lock_error(e: tokio_postgres::Error, lock_wait: Duration) -> Error {
+    if is_lock_timeout(&e) {
+        return Error::new(
+            Kind::Lock,
+            format!(
+                "migration lock not obtained within {:.0} s (MIGRATE_LOCK_TIMEOUT; \
+                 MIGRATE_LOCK=transaction)",
+                lock_wait.as_secs_f64()
+            ),
+        );
+    }
+    Error::from(e).context("taking the migration lock")
+}
+
+/// With `MIGRATE_LOCK=transaction`: takes the transaction-level advisory lock inside `tx`
+/// (waiting up to `lock_wait`) and says whether `step` was done meanwhile by another migrator
+/// (then nothing is to be done).
+pub async fn lock_in(tx: &Transaction<'_>, lock_wait: Duration, step: Step<'_>) -> Result<bool> {
+    tx.batch_execute(&format!(
+        "SET LOCAL lock_timeout = '{}ms'; SELECT pg_advisory_xact_lock({LOCK_KEY})",
+        lock_wait.as_millis().max(1),
+    ))
+    .await
+    .map_err(|e| lock_error(e, lock_wait))?;
+    let exists = tx
+        .simple_query(&format!(
+            "SELECT to_regclass('{HISTORY_TABLE}') IS NOT NULL"
+        ))
+        .await?
+        .iter()
+        .any(|m| matches!(m, SimpleQueryMessage::Row(r) if r.get(0) == Some("t")));
+    let recorded = |version: i32| async move {
+        if !exists {
+            return Ok::<bool, Error>(false);
+        }
+        let rows = tx
+            .simple_query(&format!(
+                "SELECT 1 FROM {HISTORY_TABLE} WHERE version = {version}"
+            ))
+            .await?;
+        Ok(rows.iter().any(|m| matches!(m, SimpleQueryMessage::Row(_))))
+    };
+    Ok(match step {
+        Step::Apply(m) => recorded(m.version).await?,
+        Step::Undo { migration: m, .. } => !recorded(m.version).await?,
+        Step::Adopt(a) => match a.migrations.first() {
+            Some(m) => recorded(m.version).await?,
+            None => true,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_key_never_changes() {
+        assert_eq!(super::LOCK_KEY, 8_750_326_269_032_034_167);
+    }
+}

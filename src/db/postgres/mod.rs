@@ -1,0 +1,471 @@
+//! The PostgreSQL side of the seam: a session (its connection task runs on the runtime), its
+//! history, and each [`Step`] run in one transaction with its history change, giving way to
+//! the app's traffic when a table lock does not come within `lock_timeout` and retrying. The
+//! catalog readers are `catalog`, the migration lock in both modes `lock`, adoption `adopt`,
+//! error description `error`, connecting `connect`.
+
+mod adopt;
+pub mod catalog;
+pub mod connect;
+pub mod error;
+pub mod lock;
+
+use self::error::{give_way_or, is_undefined_table, migration_error, StepError};
+use super::retry::Backoff;
+use super::{AdoptMode, LockMode, OpenOptions, Outcome, Step};
+use crate::error::{Error, Kind, Result};
+use crate::migrations::{self, Applied, Migration, HISTORY_DDL};
+use crate::schema::Schema;
+use crate::script;
+use crate::url::PgUrl;
+use std::time::{Duration, Instant};
+use tokio_postgres::{Client, GenericClient, SimpleQueryMessage, Transaction};
+
+/// An open PostgreSQL session.
+pub struct Postgres {
+    client: Client,
+    /// Whether this session holds the advisory lock.
+    locked: bool,
+    /// `lock_timeout` of each migration attempt.
+    ddl_lock_timeout: Duration,
+    /// How long a migration keeps retrying table-lock waits in all.
+    lock_wait: Duration,
+    /// How long the connection may go without a sign of life from the other side.
+    net_timeout: Duration,
+    /// Whether the server was told about `net_timeout` (see `watch_for_silence`).
+    watched: bool,
+    /// How migrators keep out of each other's way.
+    lock_mode: LockMode,
+}
+
+impl Postgres {
+    /// Connects, waiting up to `options.wait` for the server (see `connect`).
+    pub async fn connect(url: &PgUrl, options: OpenOptions) -> Result<Postgres> {
+        Ok(Postgres {
+            client: connect::connect_pg(url, options.wait, options.net_timeout).await?,
+            locked: false,
+            ddl_lock_timeout: options.ddl_lock_timeout,
+            lock_wait: options.lock_wait.unwrap_or(options.ddl_lock_timeout),
+            net_timeout: options.net_timeout,
+            watched: false,
+            lock_mode: options.lock_mode.for_url(url),
+        })
+    }
+
+    /// The session, mutably (transactions borrow it).
+    pub fn client_mut(&mut self) -> &mut Client {
+        &mut self.client
+    }
+
+    pub(super) async fn table_names(&self) -> Result<Vec<String>> {
+        catalog::table_names(&self.client).await
+    }
+
+    pub(super) async fn read_history(&self) -> Result<Option<Vec<Applied>>> {
+        // The simple protocol: no prepared statement to clash with a pooler's.
+        let rows = match self.client.simple_query(migrations::HISTORY_SELECT).await {
+            Ok(msgs) => msgs
+                .into_iter()
+                .filter_map(|m| match m {
+                    SimpleQueryMessage::Row(r) => {
+                        Some([0, 1, 2, 3].map(|i| r.get(i).map(str::to_string)))
+                    }
+                    _ => None,
+                })
+                .collect::<Vec<_>>(),
+            Err(e) if is_undefined_table(&e) => return Ok(None),
+            Err(e) => return Err(Error::from(e).context("reading the migration history")),
+        };
+        rows.into_iter()
+            .map(migrations::parse_history_row)
+            .collect::<Result<_>>()
+            .map(Some)
+    }
+
+    pub(super) async fn ensure_history(&self) -> Result<()> {
+        if self.lock_mode == LockMode::Transaction {
+            return lock::ensure_history_locked(&self.client, self.lock_wait).await;
+        }
+        self.client.batch_execute(HISTORY_DDL).await?;
+        Ok(())
+    }
+
+    /// Before this session takes locks the app may wait for: have the server, too, notice
+    /// within `MIGRATE_NET_TIMEOUT` when we vanish without a word (a node or proxy gone), and
+    /// end the session and its locks instead of keeping them for its default two hours. One
+    /// round trip, once per session, and never on the path that has nothing to do.
+    pub async fn watch_for_silence(&mut self) -> Result<()> {
+        // Behind a transaction-mode pooler a session SET would leak to other clients, and the
+        // server's socket is the pooler's anyway.
+        if self.watched || self.lock_mode == LockMode::Transaction {
+            return Ok(());
+        }
+        let (idle, interval, count) = connect::keepalive(self.net_timeout);
+        self.client
+            // One statement, and a server without one of the settings (tcp_user_timeout came
+            // in PostgreSQL 12) keeps the others instead of failing the run.
+            .batch_execute(&format!(
+                "DO $yogaflow$ DECLARE s text[]; BEGIN \
+                   FOREACH s SLICE 1 IN ARRAY ARRAY[['tcp_keepalives_idle', '{}'], \
+                     ['tcp_keepalives_interval', '{}'], ['tcp_keepalives_count', '{count}'], \
+                     ['tcp_user_timeout', '{}']] LOOP \
+                     BEGIN PERFORM set_config(s[1], s[2], false); \
+                     EXCEPTION WHEN undefined_object THEN NULL; END; \
+                   END LOOP; \
+                 END $yogaflow$",
+                idle.as_secs(),
+                interval.as_secs(),
+                self.net_timeout.as_millis()
+            ))
+            .await?;
+        self.watched = true;
+        Ok(())
+    }
+
+    pub(super) async fn lock(&mut self, timeout: Duration) -> Result<()> {
+        if self.lock_mode == LockMode::Transaction {
+            // Each step's transaction takes the lock itself (see `lock::lock_in`).
+            return Ok(());
+        }
+        self.watch_for_silence().await?;
+        lock::acquire(&self.client, timeout).await?;
+        self.locked = true;
+        Ok(())
+    }
+
+    pub(super) async fn unlock(&mut self) -> Result<()> {
+        if std::mem::take(&mut self.locked) {
+            lock::release(&self.client).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs `step` in one transaction whose statements wait at most `ddl_lock_timeout` for a
+    /// table lock. A waiting DDL statement queues every later lock request on its table behind
+    /// it (PostgreSQL's lock queue), so one slow app transaction would otherwise stall all of
+    /// the app's writes for as long as the migration waits. On a lock timeout the attempt
+    /// rolls back (the app's queued traffic goes on), the open transactions that may hold the
+    /// lock are logged, and the step is tried again with backoff until `lock_wait` has passed.
+    pub(super) async fn run_step(&mut self, step: Step<'_>) -> Result<Outcome> {
+        let mut wait = Backoff::new(
+            Duration::from_millis(250),
+            Duration::from_secs(5),
+            self.lock_wait,
+        );
+        for attempt in 1.. {
+            match self.try_step(step).await {
+                Ok(outcome) => return Ok(outcome),
+                Err(StepError::Fail(e)) => return Err(e),
+                Err(StepError::GiveWay) => {}
+            }
+            let blockers = catalog::open_transactions(&self.client).await;
+            let what = match step {
+                Step::Apply(m) => format!("migration {m}"),
+                Step::Undo { migration: m, .. } => format!("undoing {m}"),
+                Step::Adopt(_) => "recording the baseline".to_string(),
+            };
+            if wait.expired() {
+                return Err(Error::new(
+                    Kind::Lock,
+                    format!(
+                        "{what} could not lock its tables: {attempt} attempt(s) in {:.1} s \
+                         (MIGRATE_LOCK_TIMEOUT={}), each giving way after {} \
+                         (MIGRATE_DDL_LOCK_TIMEOUT); nothing of it was applied; open \
+                         transactions that may hold the lock: {blockers}",
+                        wait.elapsed().as_secs_f64(),
+                        self.lock_wait.as_secs_f64(),
+                        seconds(self.ddl_lock_timeout)
+                    ),
+                ));
+            }
+            let pause = wait.next_pause();
+            log::warn!(
+                "{what} waited {} for a table lock (MIGRATE_DDL_LOCK_TIMEOUT) and gave way to \
+                 the app's traffic; retrying in {} ms; open transactions that may hold it: \
+                 {blockers}",
+                seconds(self.ddl_lock_timeout),
+                pause.as_millis()
+            );
+            tokio::time::sleep(pause).await;
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// One attempt at `step`: in one transaction, or statement by statement for a script
+    /// marked `-- no-transaction`.
+    async fn try_step(&mut self, step: Step<'_>) -> std::result::Result<Outcome, StepError> {
+        match step {
+            Step::Apply(m) if script::outside_transaction(m.up) => {
+                return self
+                    .run_outside(m, m.up, "failed", &migrations::record_sql(m))
+                    .await;
+            }
+            Step::Undo { migration: m, .. } if script::outside_transaction(m.down) => {
+                let history = migrations::delete_sql(m);
+                return self
+                    .run_outside(m, m.down, "could not be undone", &history)
+                    .await;
+            }
+            Step::Undo { migration: m, .. } if script::outside_transaction(m.up) => {
+                return Err(Error::new(
+                    Kind::Migration,
+                    format!(
+                        "{m} ran outside a transaction (`{}`); its undo script must be marked \
+                         the same way to be undone: nothing was changed",
+                        script::NO_TRANSACTION
+                    ),
+                )
+                .into());
+            }
+            _ => {}
+        }
+        let start = Instant::now();
+        let (lock_mode, lock_wait, ddl) = (self.lock_mode, self.lock_wait, self.ddl_lock_timeout);
+        let tx = self.client.transaction().await?;
+        if lock_mode == LockMode::Transaction && lock::lock_in(&tx, lock_wait, step).await? {
+            return Ok(Outcome::AlreadyDone);
+        }
+        tx.batch_execute(&format!(
+            "SET LOCAL lock_timeout = '{}ms'",
+            ddl.as_millis().max(1)
+        ))
+        .await?;
+        let commit = match step {
+            Step::Apply(m) => {
+                tx.batch_execute(m.up)
+                    .await
+                    .map_err(|e| give_way_or(e, |e| migration_error(m, m.up, "failed", e)))?;
+                tx.batch_execute(&migrations::record_sql(m)).await?;
+                true
+            }
+            Step::Undo {
+                migration: m,
+                allow_loss,
+            } => {
+                undo(&tx, m, allow_loss).await?;
+                true
+            }
+            Step::Adopt(adoption) => {
+                adopt::adopt(&tx, adoption).await?;
+                tx.batch_execute(&migrations::record_all_sql(adoption.migrations))
+                    .await?;
+                adoption.mode == AdoptMode::Commit
+            }
+        };
+        if commit {
+            tx.commit().await?;
+        } else {
+            tx.rollback().await?;
+        }
+        Ok(Outcome::Done(start.elapsed()))
+    }
+
+    /// A script marked `-- no-transaction`: its statements one at a time, outside a
+    /// transaction (what `CREATE INDEX CONCURRENTLY` needs), then the history change. An
+    /// index such a build left INVALID when it was interrupted is dropped first, as
+    /// PostgreSQL's documentation advises; the statements themselves should be idempotent
+    /// (`IF NOT EXISTS`), since a retry runs them again. Not under a transaction-level lock:
+    /// a pooler in transaction mode cannot keep such migrations apart.
+    async fn run_outside(
+        &mut self,
+        m: &Migration,
+        sql: &str,
+        verb: &str,
+        history: &str,
+    ) -> std::result::Result<Outcome, StepError> {
+        if self.lock_mode == LockMode::Transaction {
+            return Err(Error::new(
+                Kind::Migration,
+                format!(
+                    "{m} runs outside a transaction, which MIGRATE_LOCK=transaction cannot keep \
+                     apart from other migrators: run it with a direct connection and \
+                     MIGRATE_LOCK=session; nothing was changed"
+                ),
+            )
+            .into());
+        }
+        let start = Instant::now();
+        let statements = script::statements(sql);
+        // Before the cleanup too: DROP INDEX CONCURRENTLY waits for the app's open
+        // transactions on the table just as the build does.
+        self.client
+            .batch_execute(&format!(
+                "SET lock_timeout = '{}ms'",
+                self.ddl_lock_timeout.as_millis().max(1)
+            ))
+            .await
+            .map_err(Error::from)?;
+        // Every way out of these resets the session's lock_timeout below.
+        let result = async {
+            self.drop_invalid_indexes(m, &statements).await?;
+            self.statements_outside(m, &statements, verb).await?;
+            self.client.batch_execute(history).await?;
+            Ok::<(), StepError>(())
+        }
+        .await;
+        let reset = self.client.batch_execute("RESET lock_timeout").await;
+        result?;
+        reset.map_err(Error::from)?;
+        Ok(Outcome::Done(start.elapsed()))
+    }
+
+    /// Drops each index that one of `statements` builds CONCURRENTLY and that an interrupted
+    /// earlier build left INVALID.
+    async fn drop_invalid_indexes(
+        &self,
+        m: &Migration,
+        statements: &[String],
+    ) -> std::result::Result<(), StepError> {
+        for index in statements
+            .iter()
+            .filter_map(|s| script::concurrent_index(s))
+        {
+            let rows = self
+                .client
+                .query_typed(
+                    "SELECT 1 FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid \
+                     WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace \
+                     AND NOT x.indisvalid",
+                    &[(&index, tokio_postgres::types::Type::TEXT)],
+                )
+                .await
+                .map_err(Error::from)?;
+            if !rows.is_empty() {
+                log::warn!(
+                    "{m}: index {index} is INVALID (an earlier build was interrupted); dropping \
+                     it before building it again"
+                );
+                let drop = format!(
+                    "DROP INDEX CONCURRENTLY IF EXISTS {}",
+                    super::quote_ident(&index)
+                );
+                self.client.batch_execute(&drop).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `statements` one at a time; a failure names the statement and what stays applied.
+    async fn statements_outside(
+        &self,
+        m: &Migration,
+        statements: &[String],
+        verb: &str,
+    ) -> std::result::Result<(), StepError> {
+        for (i, statement) in statements.iter().enumerate() {
+            self.client.batch_execute(statement).await.map_err(|e| {
+                give_way_or(e, |e| {
+                    Error::new(
+                        Kind::Migration,
+                        format!(
+                            "migration {m} {verb} at statement {} of {} ({}): {}; it ran \
+                             outside a transaction, so the statements before it stay applied; \
+                             it is not recorded, and runs again from its first statement next \
+                             time",
+                            i + 1,
+                            statements.len(),
+                            crate::error::excerpt(statement),
+                            error::describe(&e)
+                        ),
+                    )
+                })
+            })?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn live_schema(&self) -> Result<Schema> {
+        let name: String = self
+            .client
+            .query_typed_one("SELECT current_schema()::text", &[])
+            .await?
+            .get(0);
+        catalog::read_schema(&self.client, &name).await
+    }
+
+    /// Applies the migrations to a scratch schema inside a transaction that is rolled back
+    /// (so it needs CREATE on the database, and leaves nothing behind).
+    pub(super) async fn expected_schema(&self, version: i32) -> Result<Schema> {
+        let c = &self.client;
+        c.batch_execute("BEGIN").await?;
+        let scratch = format!("yogaflow_expected_{}", std::process::id());
+        let result = async {
+            let ms = migrations::up_to(super::Dialect::Postgres, version);
+            build_scratch(c, &scratch, &ms, "failed on a scratch schema").await?;
+            catalog::read_schema(c, &scratch).await
+        }
+        .await;
+        c.batch_execute("ROLLBACK").await?;
+        result
+    }
+
+    pub(super) async fn row_counts(&self, tables: &[String]) -> Result<Vec<(String, i64)>> {
+        let mut out = Vec::new();
+        for t in tables {
+            let sql = format!("SELECT count(*) FROM {}", super::quote_ident(t));
+            out.push((
+                t.clone(),
+                self.client.query_typed_one(&sql, &[]).await?.get(0),
+            ));
+        }
+        Ok(out)
+    }
+}
+
+/// Creates schema `scratch` in the open transaction, makes it the search path for the rest of
+/// the transaction, and applies `ms` there (each as one block: the no-transaction marker means
+/// nothing inside a transaction that is rolled back or dropped anyway).
+async fn build_scratch(
+    c: &impl GenericClient,
+    scratch: &str,
+    ms: &[Migration],
+    verb: &str,
+) -> Result<()> {
+    c.batch_execute(&format!(
+        "CREATE SCHEMA {scratch}; SET LOCAL search_path TO {scratch}"
+    ))
+    .await
+    .map_err(|e| {
+        Error::from(e).context("building the expected schema needs CREATE on the database")
+    })?;
+    for m in ms {
+        c.batch_execute(&script::in_transaction(m.up))
+            .await
+            .map_err(|e| migration_error(m, m.up, verb, e))?;
+    }
+    Ok(())
+}
+
+/// Undoes `m` inside `tx`. Unless `allow_loss`, each table its undo script drops is locked and
+/// counted first: rows the app inserted since `down` counted are never dropped unconfirmed.
+async fn undo(
+    tx: &Transaction<'_>,
+    m: &Migration,
+    allow_loss: bool,
+) -> std::result::Result<(), StepError> {
+    for table in m.dropped_tables().into_iter().filter(|_| !allow_loss) {
+        let t = super::quote_ident(&table);
+        let sql =
+            format!("LOCK TABLE {t} IN ACCESS EXCLUSIVE MODE; SELECT count(*)::text FROM {t}");
+        let rows = match tx.simple_query(&sql).await {
+            Err(e) if is_undefined_table(&e) => continue,
+            other => other?,
+        };
+        let n = rows.iter().find_map(|m| match m {
+            SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+            _ => None,
+        });
+        if let Some(n) = n.filter(|n| n != "0") {
+            return Err(migrations::refused_loss(m, &table, &n).into());
+        }
+    }
+    tx.batch_execute(m.down)
+        .await
+        .map_err(|e| give_way_or(e, |e| migration_error(m, m.down, "could not be undone", e)))?;
+    tx.batch_execute(&migrations::delete_sql(m)).await?;
+    Ok(())
+}
+
+fn seconds(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
+}
