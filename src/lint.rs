@@ -10,119 +10,213 @@
 use squawk_syntax::ast::{self, AstNode};
 use squawk_syntax::{SourceFile, SyntaxKind, SyntaxNode};
 
-/// One rule: what it catches, why that hurts, and the form that does not.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Rule {
-    /// The name used in findings, `lint: allow` markers and `lint-accepted.txt`.
-    pub name: &'static str,
-    /// Why the statement hurts a live database; `{table}` is replaced by the table's name.
-    pub why: &'static str,
-    /// The safe form.
-    pub safe: &'static str,
+/// A lint rule. Its name (what findings, `lint: allow` markers and `lint-accepted.txt` use)
+/// comes from [`RuleId::name`] and is read back by [`str::parse`]; a rule is named in code by
+/// its variant, so a misspelt rule is a compile error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RuleId {
+    /// `index-blocks-writes`: `CREATE INDEX` without CONCURRENTLY on an existing table.
+    IndexBlocksWrites,
+    /// `concurrently-in-transaction`: CONCURRENTLY in a migration that runs in a transaction.
+    ConcurrentlyInTransaction,
+    /// `not-null-column-without-default`: `ADD COLUMN ... NOT NULL` without a default.
+    NotNullColumnWithoutDefault,
+    /// `add-column-rewrites`: `ADD COLUMN` whose value every existing row needs computed.
+    AddColumnRewrites,
+    /// `column-type-rewrites`: `ALTER COLUMN ... TYPE`.
+    ColumnTypeRewrites,
+    /// `foreign-key-validates`: a foreign key added without NOT VALID.
+    ForeignKeyValidates,
+    /// `check-validates`: a CHECK constraint added without NOT VALID.
+    CheckValidates,
+    /// `set-not-null-scans`: `ALTER COLUMN ... SET NOT NULL`.
+    SetNotNullScans,
+    /// `unique-builds-index`: a UNIQUE or PRIMARY KEY constraint that builds its index.
+    UniqueBuildsIndex,
+    /// `rename-breaks-app`: renaming a column or table.
+    RenameBreaksApp,
+    /// `drop-breaks-app`: dropping a column or table.
+    DropBreaksApp,
+    /// `syntax`: a statement the parser cannot read.
+    Syntax,
+    /// `lint-marker`: a malformed `lint: allow` marker.
+    LintMarker,
 }
 
-/// Every rule, in the order README "Adding a migration" lists them.
-pub const RULES: &[Rule] = &[
-    Rule {
-        name: "index-blocks-writes",
-        why: "builds the index under a SHARE lock on {table}: every INSERT, UPDATE and DELETE \
-              waits until the whole build ends",
-        safe: "CREATE INDEX CONCURRENTLY, alone in a migration whose first line is \
-               `-- no-transaction` (its undo: DROP INDEX CONCURRENTLY, marked the same way)",
-    },
-    Rule {
-        name: "concurrently-in-transaction",
-        why: "PostgreSQL refuses CONCURRENTLY inside a transaction block, and a migration runs \
-              in one unless its first line says otherwise",
-        safe: "make `-- no-transaction` the file's first line: its statements then run one at a \
-               time, the history row recorded after the last",
-    },
-    Rule {
-        name: "not-null-column-without-default",
-        why: "fails as soon as {table} has a row: the existing rows would hold NULL in it",
-        safe: "give the column a DEFAULT (a constant default does not rewrite the table since \
-               PostgreSQL 11), or add it nullable, backfill it, then make it NOT NULL as \
-               `set-not-null-scans` says",
-    },
-    Rule {
-        name: "add-column-rewrites",
-        why: "adds a column whose value every existing row needs computed (a volatile \
-              default, GENERATED ... STORED, an identity or serial column): {table} is \
-              rewritten under an ACCESS EXCLUSIVE lock, and reads and writes wait",
-        safe: "add the column without that default, fill it in batches, then set the default \
-               for new rows (SET DEFAULT does not rewrite)",
-    },
-    Rule {
-        name: "column-type-rewrites",
-        why: "rewrites {table} and its indexes under an ACCESS EXCLUSIVE lock: reads and writes \
-              wait for the whole rewrite (only a few changes, such as varchar(n) to a longer \
-              varchar or to text, skip it)",
-        safe: "add a column of the new type, backfill it in batches, move the app to it, and \
-               drop the old column in a later migration",
-    },
-    Rule {
-        name: "foreign-key-validates",
-        why: "checks every row of {table} while holding SHARE ROW EXCLUSIVE locks on it and on \
-              the referenced table: writes to both wait for the scan",
-        safe: "ADD CONSTRAINT ... FOREIGN KEY ... NOT VALID, then ALTER TABLE ... VALIDATE \
-               CONSTRAINT ... (it scans under a lock that lets writes through)",
-    },
-    Rule {
-        name: "check-validates",
-        why: "scans every row of {table} under an ACCESS EXCLUSIVE lock: reads and writes wait",
-        safe: "ADD CONSTRAINT ... CHECK (...) NOT VALID, then ALTER TABLE ... VALIDATE \
-               CONSTRAINT ...",
-    },
-    Rule {
-        name: "set-not-null-scans",
-        why: "scans every row of {table} under an ACCESS EXCLUSIVE lock: reads and writes wait",
-        safe: "ADD CONSTRAINT c CHECK (col IS NOT NULL) NOT VALID; VALIDATE CONSTRAINT c; then \
-               SET NOT NULL (PostgreSQL 12 and later skip the scan given that check) and DROP \
-               CONSTRAINT c",
-    },
-    Rule {
-        name: "unique-builds-index",
-        why: "builds the constraint's index under an ACCESS EXCLUSIVE lock on {table}: reads \
-              and writes wait for the whole build",
-        safe: "CREATE UNIQUE INDEX CONCURRENTLY (in a `-- no-transaction` migration), then ADD \
-               CONSTRAINT ... UNIQUE USING INDEX ...",
-    },
-    Rule {
-        name: "rename-breaks-app",
-        why: "the app instances still running during the deploy use the old name of {table}'s \
-              column or table and fail until they are replaced",
-        safe: "expand and contract: add the new column (or a view under the old name), write \
-               both, backfill, move reads, and drop the old one in a later release",
-    },
-    Rule {
-        name: "drop-breaks-app",
-        why: "the app instances still running during the deploy read {table}'s column or table \
-              and fail, and its data is gone",
-        safe: "stop using it in the app in one release, and drop it in a later migration",
-    },
-    Rule {
-        name: "syntax",
-        why: "the parser cannot read this statement: PostgreSQL would refuse it, or the linter \
-              cannot check it",
-        safe: "fix the statement (see the parser's message)",
-    },
-    Rule {
-        name: "lint-marker",
-        why: "a `lint: allow` marker must name a rule and give a reason",
-        safe: "-- lint: allow RULE REASON, right above the statement",
-    },
-];
+/// What a rule says: its name, why the statement hurts, and the safe form.
+struct Meta {
+    name: &'static str,
+    why: &'static str,
+    safe: &'static str,
+}
 
-/// The rule called `name`.
-pub fn rule(name: &str) -> Option<&'static Rule> {
-    RULES.iter().find(|r| r.name == name)
+impl RuleId {
+    /// Every rule, in the order README "Adding a migration" lists them.
+    pub const ALL: [RuleId; 13] = [
+        RuleId::IndexBlocksWrites,
+        RuleId::ConcurrentlyInTransaction,
+        RuleId::NotNullColumnWithoutDefault,
+        RuleId::AddColumnRewrites,
+        RuleId::ColumnTypeRewrites,
+        RuleId::ForeignKeyValidates,
+        RuleId::CheckValidates,
+        RuleId::SetNotNullScans,
+        RuleId::UniqueBuildsIndex,
+        RuleId::RenameBreaksApp,
+        RuleId::DropBreaksApp,
+        RuleId::Syntax,
+        RuleId::LintMarker,
+    ];
+
+    /// The name used in findings, `lint: allow` markers and `lint-accepted.txt`.
+    pub fn name(self) -> &'static str {
+        self.meta().name
+    }
+
+    /// Why the statement hurts a live database; `{table}` stands for the table's name (see
+    /// [`Finding::why`]).
+    pub fn why(self) -> &'static str {
+        self.meta().why
+    }
+
+    /// The safe form.
+    pub fn safe(self) -> &'static str {
+        self.meta().safe
+    }
+
+    /// The rule's name, reason and safe form, each rule's in one place.
+    fn meta(self) -> Meta {
+        match self {
+            RuleId::IndexBlocksWrites => Meta {
+                name: "index-blocks-writes",
+                why: "builds the index under a SHARE lock on {table}: every INSERT, UPDATE and \
+                      DELETE waits until the whole build ends",
+                safe: "CREATE INDEX CONCURRENTLY, alone in a migration whose first line is \
+                       `-- no-transaction` (its undo: DROP INDEX CONCURRENTLY, marked the same \
+                       way)",
+            },
+            RuleId::ConcurrentlyInTransaction => Meta {
+                name: "concurrently-in-transaction",
+                why: "PostgreSQL refuses CONCURRENTLY inside a transaction block, and a migration \
+                      runs in one unless its first line says otherwise",
+                safe: "make `-- no-transaction` the file's first line: its statements then run \
+                       one at a time, the history row recorded after the last",
+            },
+            RuleId::NotNullColumnWithoutDefault => Meta {
+                name: "not-null-column-without-default",
+                why: "fails as soon as {table} has a row: the existing rows would hold NULL in it",
+                safe: "give the column a DEFAULT (a constant default does not rewrite the table \
+                       since PostgreSQL 11), or add it nullable, backfill it, then make it NOT \
+                       NULL as `set-not-null-scans` says",
+            },
+            RuleId::AddColumnRewrites => Meta {
+                name: "add-column-rewrites",
+                why: "adds a column whose value every existing row needs computed (a volatile \
+                      default, GENERATED ... STORED, an identity or serial column): {table} is \
+                      rewritten under an ACCESS EXCLUSIVE lock, and reads and writes wait",
+                safe: "add the column without that default, fill it in batches, then set the \
+                       default for new rows (SET DEFAULT does not rewrite)",
+            },
+            RuleId::ColumnTypeRewrites => Meta {
+                name: "column-type-rewrites",
+                why: "rewrites {table} and its indexes under an ACCESS EXCLUSIVE lock: reads and \
+                      writes wait for the whole rewrite (only a few changes, such as varchar(n) \
+                      to a longer varchar or to text, skip it)",
+                safe: "add a column of the new type, backfill it in batches, move the app to it, \
+                       and drop the old column in a later migration",
+            },
+            RuleId::ForeignKeyValidates => Meta {
+                name: "foreign-key-validates",
+                why: "checks every row of {table} while holding SHARE ROW EXCLUSIVE locks on it \
+                      and on the referenced table: writes to both wait for the scan",
+                safe: "ADD CONSTRAINT ... FOREIGN KEY ... NOT VALID, then ALTER TABLE ... \
+                       VALIDATE CONSTRAINT ... (it scans under a lock that lets writes through)",
+            },
+            RuleId::CheckValidates => Meta {
+                name: "check-validates",
+                why: "scans every row of {table} under an ACCESS EXCLUSIVE lock: reads and writes \
+                      wait",
+                safe: "ADD CONSTRAINT ... CHECK (...) NOT VALID, then ALTER TABLE ... VALIDATE \
+                       CONSTRAINT ...",
+            },
+            RuleId::SetNotNullScans => Meta {
+                name: "set-not-null-scans",
+                why: "scans every row of {table} under an ACCESS EXCLUSIVE lock: reads and writes \
+                      wait",
+                safe: "ADD CONSTRAINT c CHECK (col IS NOT NULL) NOT VALID; VALIDATE CONSTRAINT c; \
+                       then SET NOT NULL (PostgreSQL 12 and later skip the scan given that check) \
+                       and DROP CONSTRAINT c",
+            },
+            RuleId::UniqueBuildsIndex => Meta {
+                name: "unique-builds-index",
+                why: "builds the constraint's index under an ACCESS EXCLUSIVE lock on {table}: \
+                      reads and writes wait for the whole build",
+                safe: "CREATE UNIQUE INDEX CONCURRENTLY (in a `-- no-transaction` migration), \
+                       then ADD CONSTRAINT ... UNIQUE USING INDEX ...",
+            },
+            RuleId::RenameBreaksApp => Meta {
+                name: "rename-breaks-app",
+                why: "the app instances still running during the deploy use the old name of \
+                      {table}'s column or table and fail until they are replaced",
+                safe: "expand and contract: add the new column (or a view under the old name), \
+                       write both, backfill, move reads, and drop the old one in a later release",
+            },
+            RuleId::DropBreaksApp => Meta {
+                name: "drop-breaks-app",
+                why: "the app instances still running during the deploy read {table}'s column or \
+                      table and fail, and its data is gone",
+                safe: "stop using it in the app in one release, and drop it in a later migration",
+            },
+            RuleId::Syntax => Meta {
+                name: "syntax",
+                why: "the parser cannot read this statement: PostgreSQL would refuse it, or the \
+                      linter cannot check it",
+                safe: "fix the statement (see the parser's message)",
+            },
+            RuleId::LintMarker => Meta {
+                name: "lint-marker",
+                why: "a `lint: allow` marker must name a rule and give a reason",
+                safe: "-- lint: allow RULE REASON, right above the statement",
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for RuleId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A rule name no rule has (the unknown name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownRule(pub String);
+
+impl std::fmt::Display for UnknownRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "no rule is called '{}'", self.0)
+    }
+}
+
+impl std::error::Error for UnknownRule {}
+
+impl std::str::FromStr for RuleId {
+    type Err = UnknownRule;
+
+    /// The rule called `name` (exactly as [`RuleId::name`] spells it).
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        RuleId::ALL
+            .into_iter()
+            .find(|r| r.name() == name)
+            .ok_or_else(|| UnknownRule(name.to_string()))
+    }
 }
 
 /// One thing a rule found.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Finding {
     /// The rule that fired.
-    pub rule: &'static Rule,
+    pub rule: RuleId,
     /// 1-based line of the statement.
     pub line: usize,
     /// The statement's first line (or the parser's message, for `syntax`).
@@ -141,7 +235,7 @@ impl Finding {
         } else {
             &self.table
         };
-        self.rule.why.replace("{table}", table)
+        self.rule.why().replace("{table}", table)
     }
 }
 
@@ -157,7 +251,7 @@ pub fn lint(text: &str, undo: bool) -> Vec<Finding> {
     for e in parse.errors() {
         let at = u32::from(e.range().start()) as usize;
         out.push(Finding {
-            rule: rule("syntax").expect("rule"),
+            rule: RuleId::Syntax,
             line: line_of(text, at),
             statement: e.message().to_string(),
             table: String::new(),
@@ -169,7 +263,7 @@ pub fn lint(text: &str, undo: bool) -> Vec<Finding> {
     for stmt in parse.tree().stmts() {
         let node = stmt.syntax();
         let start = u32::from(node.text_range().start()) as usize;
-        let mut hits: Vec<(&str, String)> = Vec::new();
+        let mut hits: Vec<(RuleId, String)> = Vec::new();
         check(&stmt, &created, outside_transaction, undo, &mut hits);
         if let ast::Stmt::CreateTable(ct) = &stmt {
             created.push(table_key(&name_text(ct.table_name())));
@@ -183,7 +277,7 @@ pub fn lint(text: &str, undo: bool) -> Vec<Finding> {
         for marker in &markers {
             if let Err(problem) = marker {
                 out.push(Finding {
-                    rule: rule("lint-marker").expect("rule"),
+                    rule: RuleId::LintMarker,
                     line,
                     statement: problem.clone(),
                     table: String::new(),
@@ -191,13 +285,13 @@ pub fn lint(text: &str, undo: bool) -> Vec<Finding> {
                 });
             }
         }
-        for (name, table) in hits {
+        for (rule, table) in hits {
             let allowed = markers.iter().find_map(|m| match m {
-                Ok((r, reason)) if r == name => Some(reason.clone()),
+                Ok((r, reason)) if *r == rule => Some(reason.clone()),
                 _ => None,
             });
             out.push(Finding {
-                rule: rule(name).expect("every rule used is listed"),
+                rule,
                 line,
                 statement: statement.clone(),
                 table,
@@ -215,7 +309,7 @@ fn check(
     created: &[String],
     outside_transaction: bool,
     undo: bool,
-    hits: &mut Vec<(&'static str, String)>,
+    hits: &mut Vec<(RuleId, String)>,
 ) {
     let existing = |table: &str| !created.contains(&table_key(table));
     match stmt {
@@ -223,20 +317,20 @@ fn check(
             let table = name_text(ci.table_relation_name());
             if ci.concurrently_token().is_some() {
                 if !outside_transaction {
-                    hits.push(("concurrently-in-transaction", table));
+                    hits.push((RuleId::ConcurrentlyInTransaction, table));
                 }
             } else if existing(&table) {
-                hits.push(("index-blocks-writes", table));
+                hits.push((RuleId::IndexBlocksWrites, table));
             }
         }
         ast::Stmt::DropIndex(di) if di.concurrently_token().is_some() && !outside_transaction => {
-            hits.push(("concurrently-in-transaction", String::new()));
+            hits.push((RuleId::ConcurrentlyInTransaction, String::new()));
         }
         ast::Stmt::DropTable(dt) if !undo => {
             for t in dt.table_name_refs() {
                 let table = t.syntax().text().to_string().trim().to_string();
                 if existing(&table) {
-                    hits.push(("drop-breaks-app", table));
+                    hits.push((RuleId::DropBreaksApp, table));
                 }
             }
         }
@@ -258,9 +352,9 @@ fn alter_action(
     action: &ast::AlterTableAction,
     table: &str,
     undo: bool,
-    hits: &mut Vec<(&'static str, String)>,
+    hits: &mut Vec<(RuleId, String)>,
 ) {
-    let mut hit = |rule: &'static str| hits.push((rule, table.to_string()));
+    let mut hit = |rule: RuleId| hits.push((rule, table.to_string()));
     match action {
         ast::AlterTableAction::AddColumn(ac) => {
             let constraints: Vec<ast::Constraint> = ac.constraints().collect();
@@ -278,7 +372,7 @@ fn alter_action(
                 && (default.is_none() || null_default)
                 && !has(|c| matches!(c, ast::Constraint::GeneratedConstraint(_)))
             {
-                hit("not-null-column-without-default");
+                hit(RuleId::NotNullColumnWithoutDefault);
             }
             let ty = ac
                 .ty()
@@ -296,10 +390,10 @@ fn alter_action(
                 .contains(&ty.trim())
                 || default.as_deref().is_some_and(volatile)
             {
-                hit("add-column-rewrites");
+                hit(RuleId::AddColumnRewrites);
             }
             if has(|c| matches!(c, ast::Constraint::ReferencesConstraint(_)) && !c.is_not_valid()) {
-                hit("foreign-key-validates");
+                hit(RuleId::ForeignKeyValidates);
             }
             if has(|c| {
                 matches!(
@@ -307,38 +401,38 @@ fn alter_action(
                     ast::Constraint::UniqueConstraint(_) | ast::Constraint::PrimaryKeyConstraint(_)
                 )
             }) {
-                hit("unique-builds-index");
+                hit(RuleId::UniqueBuildsIndex);
             }
             if has(|c| matches!(c, ast::Constraint::CheckConstraint(_)) && !c.is_not_valid()) {
-                hit("check-validates");
+                hit(RuleId::CheckValidates);
             }
         }
         ast::AlterTableAction::AddConstraint(ac) => match ac.constraint() {
             Some(c @ ast::Constraint::ForeignKeyConstraint(_)) if !c.is_not_valid() => {
-                hit("foreign-key-validates")
+                hit(RuleId::ForeignKeyValidates)
             }
             Some(c @ ast::Constraint::CheckConstraint(_)) if !c.is_not_valid() => {
-                hit("check-validates")
+                hit(RuleId::CheckValidates)
             }
             Some(ast::Constraint::UniqueConstraint(u)) if u.using_index().is_none() => {
-                hit("unique-builds-index")
+                hit(RuleId::UniqueBuildsIndex)
             }
             Some(ast::Constraint::PrimaryKeyConstraint(p)) if p.using_index().is_none() => {
-                hit("unique-builds-index")
+                hit(RuleId::UniqueBuildsIndex)
             }
             _ => {}
         },
         ast::AlterTableAction::AlterColumn(alc) => match alc.option() {
-            Some(ast::AlterColumnOption::SetType(_)) => hit("column-type-rewrites"),
-            Some(ast::AlterColumnOption::SetNotNull(_)) => hit("set-not-null-scans"),
+            Some(ast::AlterColumnOption::SetType(_)) => hit(RuleId::ColumnTypeRewrites),
+            Some(ast::AlterColumnOption::SetNotNull(_)) => hit(RuleId::SetNotNullScans),
             _ => {}
         },
         ast::AlterTableAction::RenameColumn(_) | ast::AlterTableAction::TableRenameTo(_)
             if !undo =>
         {
-            hit("rename-breaks-app")
+            hit(RuleId::RenameBreaksApp)
         }
-        ast::AlterTableAction::DropColumn(_) if !undo => hit("drop-breaks-app"),
+        ast::AlterTableAction::DropColumn(_) if !undo => hit(RuleId::DropBreaksApp),
         _ => {}
     }
 }
@@ -362,7 +456,7 @@ fn volatile(default: &str) -> bool {
 
 /// The `lint: allow RULE REASON` markers in the comments right above a statement: Ok((rule,
 /// reason)), or Err(what is wrong with the marker).
-fn allow_markers(stmt: &SyntaxNode) -> Vec<Result<(String, String), String>> {
+fn allow_markers(stmt: &SyntaxNode) -> Vec<Result<(RuleId, String), String>> {
     // The comments and white space between the previous statement (or the file's start) and
     // this one, in order.
     let mut run = Vec::new();
@@ -408,7 +502,7 @@ fn allow_markers(stmt: &SyntaxNode) -> Vec<Result<(String, String), String>> {
 }
 
 /// `-- lint: allow RULE REASON` → Some(Ok((RULE, REASON))); another comment → None.
-fn parse_marker(comment: &str) -> Option<Result<(String, String), String>> {
+fn parse_marker(comment: &str) -> Option<Result<(RuleId, String), String>> {
     let body = comment
         .strip_prefix("--")
         .or_else(|| {
@@ -426,19 +520,22 @@ fn parse_marker(comment: &str) -> Option<Result<(String, String), String>> {
     let mut parts = rest.trim().splitn(2, char::is_whitespace);
     let name = parts.next().unwrap_or_default();
     let reason = parts.next().unwrap_or_default().trim();
-    if rule(name).is_none() {
-        let names: Vec<&str> = RULES.iter().map(|r| r.name).collect();
-        return Some(Err(format!(
-            "`{body}`: no rule is called '{name}' (rules: {})",
-            names.join(", ")
-        )));
-    }
+    let rule = match name.parse::<RuleId>() {
+        Ok(rule) => rule,
+        Err(unknown) => {
+            let names: Vec<&str> = RuleId::ALL.iter().map(|r| r.name()).collect();
+            return Some(Err(format!(
+                "`{body}`: {unknown} (rules: {})",
+                names.join(", ")
+            )));
+        }
+    };
     if reason.is_empty() {
         return Some(Err(format!(
             "`{body}`: say why the statement is safe here, after the rule's name"
         )));
     }
-    Some(Ok((name.to_string(), reason.to_string())))
+    Some(Ok((rule, reason.to_string())))
 }
 
 /// The text of a name node, trimmed.
@@ -502,12 +599,15 @@ mod tests {
     fn found(sql: &str, undo: bool) -> Vec<(&'static str, usize, String, bool)> {
         lint(sql, undo)
             .into_iter()
-            .map(|f| (f.rule.name, f.line, f.table, f.allowed.is_some()))
+            .map(|f| (f.rule.name(), f.line, f.table, f.allowed.is_some()))
             .collect()
     }
 
     fn rules(sql: &str) -> Vec<&'static str> {
-        lint(sql, false).into_iter().map(|f| f.rule.name).collect()
+        lint(sql, false)
+            .into_iter()
+            .map(|f| f.rule.name())
+            .collect()
     }
 
     #[test]
@@ -664,7 +764,7 @@ mod tests {
         let got = lint(sql, false);
         let summary: Vec<(&str, usize, bool)> = got
             .iter()
-            .map(|f| (f.rule.name, f.line, f.allowed.is_some()))
+            .map(|f| (f.rule.name(), f.line, f.allowed.is_some()))
             .collect();
         assert_eq!(
             summary,
@@ -697,7 +797,7 @@ mod tests {
             false,
         );
         assert!(
-            got.iter().any(|f| f.rule.name == "syntax" && f.line == 2),
+            got.iter().any(|f| f.rule == RuleId::Syntax && f.line == 2),
             "{got:?}"
         );
     }
@@ -715,6 +815,39 @@ mod tests {
             got[0].why().contains("SHARE lock on poses"),
             "{}",
             got[0].why()
+        );
+    }
+
+    #[test]
+    fn every_rule_is_listed_once_in_order_and_read_back_by_its_name() {
+        // ALL holds every variant, in declaration order.
+        assert_eq!(RuleId::ALL.len(), RuleId::LintMarker as usize + 1);
+        for (i, r) in RuleId::ALL.into_iter().enumerate() {
+            assert_eq!(r as usize, i, "{r}");
+            assert_eq!(r.name().parse::<RuleId>(), Ok(r));
+            assert_eq!(r.to_string(), r.name());
+        }
+        assert_eq!(
+            RuleId::ALL.map(RuleId::name),
+            [
+                "index-blocks-writes",
+                "concurrently-in-transaction",
+                "not-null-column-without-default",
+                "add-column-rewrites",
+                "column-type-rewrites",
+                "foreign-key-validates",
+                "check-validates",
+                "set-not-null-scans",
+                "unique-builds-index",
+                "rename-breaks-app",
+                "drop-breaks-app",
+                "syntax",
+                "lint-marker",
+            ]
+        );
+        assert_eq!(
+            "Syntax".parse::<RuleId>(),
+            Err(UnknownRule("Syntax".to_string()))
         );
     }
 

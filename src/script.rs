@@ -1,6 +1,12 @@
 //! A migration script as text: the marker that runs it outside a transaction, its statements
-//! one by one (split as PostgreSQL's own lexer would: quotes, quoted identifiers, comments and
-//! dollar quoting respected), and the indexes it builds concurrently. Pure.
+//! one by one (split on the tokens of squawk's PostgreSQL lexer, a port of PostgreSQL's own:
+//! quotes, quoted identifiers, comments and dollar quoting respected), and, read from squawk's
+//! parse tree, the CONCURRENTLY keyword that keeps a statement out of a transaction block and
+//! the indexes a script builds concurrently. Pure.
+
+use squawk_lexer::TokenKind;
+use squawk_syntax::ast;
+use squawk_syntax::{SourceFile, SyntaxToken};
 
 /// The first line that makes a script run outside a transaction, statement by statement (the
 /// spelling sqlx uses): for `CREATE INDEX CONCURRENTLY` and the like, which refuse to run in
@@ -16,104 +22,50 @@ pub fn outside_transaction(sql: &str) -> bool {
 
 /// The statements of `sql`, in order, without their `;` (empty ones and bare comments left out).
 pub fn statements(sql: &str) -> Vec<String> {
-    let c: Vec<char> = sql.chars().collect();
     let mut out = Vec::new();
-    let mut start = 0;
-    let mut i = 0;
+    let (mut start, mut at) = (0, 0);
     let mut code = false; // whether the current statement has anything but comments
-    while i < c.len() {
-        match c[i] {
-            '-' if c.get(i + 1) == Some(&'-') => {
-                while i < c.len() && c[i] != '\n' {
-                    i += 1;
-                }
-                continue;
-            }
-            '/' if c.get(i + 1) == Some(&'*') => {
-                let mut depth = 0;
-                while i < c.len() {
-                    if c[i] == '/' && c.get(i + 1) == Some(&'*') {
-                        depth += 1;
-                        i += 2;
-                    } else if c[i] == '*' && c.get(i + 1) == Some(&'/') {
-                        depth -= 1;
-                        i += 2;
-                        if depth == 0 {
-                            break;
-                        }
-                    } else {
-                        i += 1;
-                    }
-                }
-                continue;
-            }
-            q @ ('\'' | '"') => {
-                code = true;
-                i += 1;
-                while i < c.len() {
-                    if c[i] == q {
-                        if c.get(i + 1) == Some(&q) {
-                            i += 2;
-                            continue;
-                        }
-                        break;
-                    }
-                    i += 1;
-                }
-            }
-            '$' => {
-                code = true;
-                // $tag$ ... $tag$ (tag may be empty); a lone `$1` is a parameter.
-                let mut j = i + 1;
-                while j < c.len() && (c[j].is_alphanumeric() || c[j] == '_') {
-                    j += 1;
-                }
-                if c.get(j) == Some(&'$') && !c.get(i + 1).is_some_and(|d| d.is_ascii_digit()) {
-                    let tag: String = c[i..=j].iter().collect();
-                    let mut k = j + 1;
-                    let close = loop {
-                        if k >= c.len() {
-                            break c.len();
-                        }
-                        if c[k] == '$' && c[k..].iter().take(tag.len()).collect::<String>() == tag {
-                            break k + tag.len() - 1;
-                        }
-                        k += 1;
-                    };
-                    i = close;
-                }
-            }
-            ';' => {
+    for token in squawk_lexer::tokenize(sql) {
+        let end = at + token.len as usize;
+        match token.kind {
+            TokenKind::Semi => {
                 if code {
-                    out.push(c[start..i].iter().collect::<String>().trim().to_string());
+                    out.push(sql[start..at].trim().to_string());
                 }
-                start = i + 1;
+                start = end;
                 code = false;
             }
-            ch if !ch.is_whitespace() => code = true,
-            _ => {}
+            TokenKind::Whitespace | TokenKind::LineComment | TokenKind::BlockComment { .. } => {}
+            _ => code = true,
         }
-        i += 1;
+        at = end;
     }
     if code {
-        out.push(c[start..].iter().collect::<String>().trim().to_string());
+        out.push(sql[start..].trim().to_string());
     }
     out
 }
 
-/// A statement past the comments that may open it.
-fn head(statement: &str) -> &str {
-    let mut head = statement.trim_start();
-    loop {
-        if let Some(rest) = head.strip_prefix("--") {
-            head = rest.split_once('\n').map_or("", |(_, r)| r).trim_start();
-        } else if let Some(rest) = head.strip_prefix("/*") {
-            head = rest.split_once("*/").map_or("", |(_, r)| r).trim_start();
-        } else {
-            break;
-        }
+/// The first statement of `statement` as squawk's parser reads it (comments before it skipped).
+fn parsed(statement: &str) -> Option<ast::Stmt> {
+    SourceFile::parse(statement).tree().stmts().next()
+}
+
+/// The CONCURRENTLY keyword that makes `stmt` refuse a transaction block: that of `CREATE
+/// [UNIQUE] INDEX`, `DROP INDEX` or `REINDEX`'s target (REINDEX's option list left alone).
+fn concurrently(stmt: &ast::Stmt) -> Option<SyntaxToken> {
+    match stmt {
+        ast::Stmt::CreateIndex(ci) => ci.concurrently_token(),
+        ast::Stmt::DropIndex(di) => di.concurrently_token(),
+        ast::Stmt::Reindex(r) => match r.reindex_target()? {
+            ast::ReindexTarget::ReindexTargetIndex(t) => t.concurrently_token(),
+            ast::ReindexTarget::ReindexTargetTable(t) => t.concurrently_token(),
+            ast::ReindexTarget::ReindexTargetSchema(t) => t.concurrently_token(),
+            ast::ReindexTarget::ReindexTargetDatabase(t) => t.concurrently_token(),
+            ast::ReindexTarget::ReindexTargetSystem(t) => t.concurrently_token(),
+        },
+        _ => None,
     }
-    head
 }
 
 /// `sql` in a form that runs inside a transaction: a `-- no-transaction` script with
@@ -126,73 +78,39 @@ pub fn in_transaction(sql: &str) -> std::borrow::Cow<'_, str> {
     }
     let mut out = String::new();
     for statement in statements(sql) {
-        let head = head(&statement);
-        let words: Vec<&str> = head.split_whitespace().take(4).collect();
-        let first = words.first().map(|w| w.to_ascii_lowercase());
-        let keyword = words
-            .iter()
-            .position(|w| w.eq_ignore_ascii_case("concurrently"));
-        let text = match (first.as_deref(), keyword) {
-            (Some("create" | "drop" | "reindex"), Some(_)) => {
-                // The keyword is the first whole word "concurrently" of the head.
-                let at = head
-                    .char_indices()
-                    .filter(|(i, _)| {
-                        head.get(*i..*i + 12)
-                            .is_some_and(|w| w.eq_ignore_ascii_case("concurrently"))
-                            && (*i == 0 || head[..*i].ends_with(char::is_whitespace))
-                    })
-                    .map(|(i, _)| i)
-                    .next();
-                match at {
-                    Some(i) => format!(
-                        "{}{}{}",
-                        &statement[..statement.len() - head.len()],
-                        &head[..i],
-                        &head[i + 12..]
-                    ),
-                    None => statement.clone(),
-                }
+        match parsed(&statement).as_ref().and_then(concurrently) {
+            Some(keyword) => {
+                let range = keyword.text_range();
+                out.push_str(&statement[..usize::from(range.start())]);
+                out.push_str(&statement[usize::from(range.end())..]);
             }
-            _ => statement.clone(),
-        };
-        out.push_str(&text);
+            None => out.push_str(&statement),
+        }
         out.push_str(";\n");
     }
     out.into()
 }
 
-/// The names of the indexes `statement` builds concurrently (`CREATE [UNIQUE] INDEX
-/// CONCURRENTLY [IF NOT EXISTS] name`), unquoted and lower-cased as PostgreSQL stores them.
+/// The name of the index `statement` builds concurrently (`CREATE [UNIQUE] INDEX
+/// CONCURRENTLY [IF NOT EXISTS] name`), unquoted and lower-cased as PostgreSQL stores it.
 pub fn concurrent_index(statement: &str) -> Option<String> {
-    let head = head(statement);
-    let words: Vec<String> = head.split_whitespace().map(|w| w.to_string()).collect();
-    let lower: Vec<String> = words.iter().map(|w| w.to_ascii_lowercase()).collect();
-    let mut i = 0;
-    let want = |i: usize, w: &str| lower.get(i).is_some_and(|x| x == w);
-    if !want(i, "create") {
+    let Some(ast::Stmt::CreateIndex(ci)) = parsed(statement) else {
+        return None;
+    };
+    ci.concurrently_token()?;
+    let path = ci.index()?.path()?;
+    // PostgreSQL refuses a schema-qualified index name here: the statement fails anyway.
+    if path.qualifier().is_some() {
         return None;
     }
-    i += 1;
-    if want(i, "unique") {
-        i += 1;
-    }
-    if !(want(i, "index") && want(i + 1, "concurrently")) {
+    let segment = path.segment()?;
+    let name = segment.text();
+    // A quoted name with white space is not read, as before the parse tree read names (its
+    // clean-up is skipped).
+    if name.is_empty() || (segment.is_quoted() && name.contains(char::is_whitespace)) {
         return None;
     }
-    i += 2;
-    if want(i, "if") && want(i + 1, "not") && want(i + 2, "exists") {
-        i += 3;
-    }
-    let name = words.get(i)?;
-    if name.eq_ignore_ascii_case("on") {
-        return None;
-    }
-    // A quoted name keeps its case; one with spaces is not read (its clean-up is skipped).
-    match name.strip_prefix('"') {
-        Some(rest) => rest.strip_suffix('"').map(str::to_string),
-        None => Some(name.to_ascii_lowercase()),
-    }
+    Some(name)
 }
 
 #[cfg(test)]
@@ -210,6 +128,10 @@ mod tests {
             (
                 "-- no-transaction\nCREATE UNIQUE INDEX CONCURRENTLY concurrently_ix ON t (a);\nREINDEX INDEX CONCURRENTLY ix;\nSELECT 'concurrently'",
                 "-- no-transaction\nCREATE UNIQUE INDEX  concurrently_ix ON t (a);\nREINDEX INDEX  ix;\nSELECT 'concurrently';\n",
+            ),
+            (
+                "-- no-transaction\nCREATE TABLE concurrently (a int);\nREINDEX TABLE CONCURRENTLY t;\nCREATE INDEX /* c */ CONCURRENTLY ix ON t (a)",
+                "-- no-transaction\nCREATE TABLE concurrently (a int);\nREINDEX TABLE  t;\nCREATE INDEX /* c */  ix ON t (a);\n",
             ),
         ];
         for (sql, want) in table {
@@ -237,6 +159,11 @@ mod tests {
             "CREATE TABLE x (a int);\n-- no-transaction"
         ));
         assert_eq!(statements("-- only a comment\n"), Vec::<String>::new());
+        // PostgreSQL's lexer: backslash escapes in E'' strings, `$` inside an identifier.
+        assert_eq!(
+            statements("SELECT E'a\\';b'; SELECT a$b$c FROM t;\n/* open; /* nested; */ still; */"),
+            vec!["SELECT E'a\\';b'", "SELECT a$b$c FROM t"]
+        );
     }
 
     #[test]
@@ -255,6 +182,16 @@ mod tests {
                 "-- no-transaction\n/* why */ CREATE INDEX CONCURRENTLY ix_f ON t (f)",
                 Some("ix_f"),
             ),
+            (
+                "CREATE INDEX CONCURRENTLY \"a\"\"b\" ON t (g)",
+                Some("a\"b"),
+            ),
+            (
+                "CREATE INDEX /* c */ CONCURRENTLY ix_h ON t (h)",
+                Some("ix_h"),
+            ),
+            ("DROP INDEX CONCURRENTLY ix_i", None),
+            ("SELECT 'CREATE INDEX CONCURRENTLY ix_j ON t (j)'", None),
         ];
         for (sql, want) in cases {
             assert_eq!(concurrent_index(sql).as_deref(), want, "{sql}");

@@ -8,7 +8,7 @@
 
 use crate::cli::LintArgs;
 use crate::error::{Error, Kind, Result};
-use crate::lint;
+use crate::lint::{self, RuleId};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -19,7 +19,7 @@ pub const ACCEPTED_FILE: &str = "lint-accepted.txt";
 #[derive(Debug)]
 struct Accepted {
     file: String,
-    rule: String,
+    rule: RuleId,
     used: bool,
 }
 
@@ -44,16 +44,19 @@ fn accepted_in(dir: &Path) -> Result<Vec<Accepted>> {
         let rest = rest.trim_start();
         let (rule, reason) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
         let reason = reason.trim();
-        if lint::rule(rule).is_none() || reason.is_empty() {
-            return Err(Error::config(format!(
-                "{}:{}: expected `FILE RULE REASON` with a rule `lint` knows, found `{line}`",
-                path.display(),
-                n + 1
-            )));
-        }
+        let rule = match rule.parse::<RuleId>() {
+            Ok(rule) if !reason.is_empty() => rule,
+            _ => {
+                return Err(Error::config(format!(
+                    "{}:{}: expected `FILE RULE REASON` with a rule `lint` knows, found `{line}`",
+                    path.display(),
+                    n + 1
+                )))
+            }
+        };
         out.push(Accepted {
             file: file.to_string(),
-            rule: rule.to_string(),
+            rule,
             used: false,
         });
     }
@@ -112,7 +115,7 @@ pub fn run(args: &LintArgs) -> Result<()> {
             }
             if let Some(entry) = list
                 .iter_mut()
-                .find(|a| a.file == name && a.rule == finding.rule.name)
+                .find(|a| a.file == name && a.rule == finding.rule)
             {
                 entry.used = true;
                 accepted_count += 1;
@@ -123,11 +126,11 @@ pub fn run(args: &LintArgs) -> Result<()> {
                 "{}:{}: {}: {}",
                 path.display(),
                 finding.line,
-                finding.rule.name,
+                finding.rule,
                 finding.statement
             )?;
             outln!("    why:  {}", finding.why())?;
-            outln!("    safe: {}", finding.rule.safe)?;
+            outln!("    safe: {}", finding.rule.safe())?;
         }
         if problems > before {
             bad_files.push(path.display().to_string());
