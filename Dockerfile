@@ -1,6 +1,6 @@
 # yogaflow-migrate image: one static binary (glibc and OpenSSL linked in) and the entrypoint
 # that runs it before an app, on an empty base. A backend image takes both files with
-# `COPY --from` whatever its own base is (README "Container"); run alone, it migrates.
+# `COPY --from` whatever its own base is (README "Deploy", docs/container.md); run alone, it migrates.
 ARG RUST_VERSION=1.95.0
 
 # The builder stage is the same, line for line, in examples/backend/Dockerfile, so a build of

@@ -7,7 +7,7 @@
 // then execs the app). So there is no start command here on purpose: a start command replaces
 // the ENTRYPOINT and the migration would be skipped. The alternative is `preDeploy:
 // ["yogaflow-migrate", "up"]`: it runs once per deploy in a container of its own (replicas never
-// race), but with no volumes mounted and without retries; see README "Railway".
+// race), but with no volumes mounted and without retries; see docs/container.md, "Railway".
 //
 // For the first deploy over a database the backend made before the migrator (Alembic or
 // create_all), set MIGRATE_BASELINE=true on the service: `up` adopts it, then applies the rest.

@@ -38,7 +38,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// The process exit code for this kind of failure (README "Exit codes").
+    /// The process exit code for this kind of failure (docs/exit-codes.md).
     pub fn exit_code(self) -> i32 {
         match self {
             Kind::Internal => 1,
@@ -59,7 +59,7 @@ impl Kind {
     }
 }
 
-/// The table printed by `--help` and mirrored in the README.
+/// The table printed by `--help` and mirrored in docs/exit-codes.md.
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0    success

@@ -51,7 +51,7 @@ struct Meta {
 }
 
 impl RuleId {
-    /// Every rule, in the order README "Adding a migration" lists them.
+    /// Every rule, in the order docs/migrations.md lists them.
     pub const ALL: [RuleId; 13] = [
         RuleId::IndexBlocksWrites,
         RuleId::ConcurrentlyInTransaction,
