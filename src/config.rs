@@ -1,15 +1,18 @@
 //! The environment the tool reads (`MIGRATE_*`, `RAILWAY_*`, `DATABASE_URL`, libpq's `PG*`),
 //! turned into one [`Config`], and the choice of the database from it. Only these variables
 //! are read: anything else in the environment, valid UTF-8 or not, is never looked at.
+//!
+//! This module builds on [`crate::url`] (URL parsing, and the parsing of seconds it owns);
+//! `url` never imports from here.
 
 use crate::db::{LockMode, OpenOptions};
 use crate::error::{Error, Result};
 use crate::url::{self, DbUrl, DEFAULT_URL};
 use std::time::Duration;
 
-/// The longest wait any `*_TIMEOUT` variable may ask for: a year. Longer values are a usage
-/// error (they would overflow the clock's arithmetic, and nobody means them).
-pub const MAX_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
+// Seconds are parsed by `url`, the lower layer (it needs them for `connect_timeout`): config
+// builds on url, never the reverse. Re-exported so `config::parse_seconds` keeps working.
+pub use crate::url::{parse_seconds, MAX_SECONDS};
 
 /// One variable of the environment: `None` when unset; a usage error naming it (never showing
 /// its value, which may hold a password) when it is not UTF-8.
@@ -208,6 +211,7 @@ pub fn parse_url(url: &str) -> Result<DbUrl> {
     Ok(parsed.url)
 }
 
+/// The variable `name` as a number of seconds (a trailing `s` allowed), `default` when unset.
 fn seconds(v: Option<String>, name: &str, default: u64) -> Result<Duration> {
     match v.as_deref().map(str::trim) {
         None | Some("") => Ok(Duration::from_secs(default)),
@@ -215,22 +219,7 @@ fn seconds(v: Option<String>, name: &str, default: u64) -> Result<Duration> {
     }
 }
 
-/// A number of seconds from 0 to [`MAX_SECONDS`]; an error naming `what` otherwise.
-pub fn parse_seconds(value: &str, what: &str) -> Result<Duration> {
-    let secs: f64 = value
-        .trim()
-        .parse()
-        .ok()
-        .filter(|s: &f64| s.is_finite() && *s >= 0.0)
-        .ok_or_else(|| Error::config(format!("{what}='{value}' is not a number of seconds")))?;
-    if secs > MAX_SECONDS {
-        return Err(Error::config(format!(
-            "{what}='{value}' is more than a year ({MAX_SECONDS} seconds)"
-        )));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
-
+/// `d`, or an error when it is shorter than `min` seconds, saying `why` that is too short.
 fn at_least(d: Duration, min: f64, name: &str, why: &str) -> Result<Duration> {
     if d.as_secs_f64() < min {
         return Err(Error::config(format!(
@@ -240,6 +229,7 @@ fn at_least(d: Duration, min: f64, name: &str, why: &str) -> Result<Duration> {
     Ok(d)
 }
 
+/// The variable `name` as a boolean (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`).
 fn flag(v: Option<String>, name: &str) -> Result<bool> {
     match v
         .as_deref()

@@ -21,7 +21,8 @@ use crate::schema::Schema;
 use crate::url::DbUrl;
 use progress::TableProgress;
 use read::{Event, Reader, TableSpec};
-use std::io::Write as _;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use value::{kind_of, ColKind};
 
 /// Tables in an order that loads referenced tables first (pure; ties by name).
@@ -159,7 +160,8 @@ fn spawn_reader(source: &DbUrl, options: OpenOptions, specs: Vec<TableSpec>) -> 
     })
 }
 
-/// Runs `export`.
+/// Runs `export`: the source's YogaFlow tables, streamed into one JSON document written to
+/// `args.out` (under a temporary name until complete) or to stdout for `-`.
 pub async fn export(config: &Config, url: &DbUrl, args: &ExportArgs) -> Result<()> {
     log::info!("exporting {url}");
     let source = |e: Error| e.context(format!("source {url}"));
@@ -169,12 +171,25 @@ pub async fn export(config: &Config, url: &DbUrl, args: &ExportArgs) -> Result<(
     let version = crate::adopt::source_version(&db).await.map_err(source)?;
     let live = db.live_schema().await?;
     let dialect = db.dialect();
+    let specs = export_specs(&live, dialect)?;
+    let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+    let totals = db.row_counts(&names).await?;
+    let mut reader = spawn_reader(url, config.for_reading(), specs)?;
+    let target = ExportTarget::new(&args.out);
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, target.create()?);
+    let result = write_export(&mut out, &mut reader, &totals, version, dialect).await;
+    drop(out);
+    target.finish(result, version)
+}
+
+/// Specs for exporting every YogaFlow table of `live`, each column read as it is.
+fn export_specs(live: &Schema, dialect: Dialect) -> Result<Vec<TableSpec>> {
     let mut specs = Vec::new();
-    for t in app_tables(&live) {
-        let cols = columns(&live, &t);
-        let k = kinds(&live, &t, &cols, dialect)?;
+    for t in app_tables(live) {
+        let cols = columns(live, &t);
+        let k = kinds(live, &t, &cols, dialect)?;
         specs.push(TableSpec {
-            target_nullable: nullable(&live, &t, &cols),
+            target_nullable: nullable(live, &t, &cols),
             name: t,
             columns: cols,
             source_kinds: k.clone(),
@@ -182,111 +197,154 @@ pub async fn export(config: &Config, url: &DbUrl, args: &ExportArgs) -> Result<(
             checksum: false,
         });
     }
-    let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
-    let totals = db.row_counts(&names).await?;
-    let mut reader = spawn_reader(url, config.for_reading(), specs)?;
+    Ok(specs)
+}
 
-    let to_stdout = args.out.as_os_str() == "-";
-    let partial = args.out.with_file_name(format!(
-        ".{}.partial-{}",
-        args.out
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("export"),
-        std::process::id()
-    ));
-    let sink: Box<dyn std::io::Write> = if to_stdout {
-        Box::new(std::io::stdout().lock())
-    } else {
-        Box::new(std::fs::File::create(&partial).map_err(|e| {
-            Error::config(format!("cannot write {}", partial.display())).with_source(e)
-        })?)
-    };
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, sink);
-    let result = async {
-        let exported_at = value::format_iso(time::OffsetDateTime::now_utc());
-        write!(
+/// Where an export goes: stdout for `-`, else a file written under a temporary name next to
+/// it and renamed into place only once complete (a failed export leaves no partial file).
+struct ExportTarget<'a> {
+    out: &'a Path,
+    partial: PathBuf,
+    to_stdout: bool,
+}
+
+impl<'a> ExportTarget<'a> {
+    /// The target for `out`.
+    fn new(out: &'a Path) -> Self {
+        let partial = out.with_file_name(format!(
+            ".{}.partial-{}",
+            out.file_name().and_then(|n| n.to_str()).unwrap_or("export"),
+            std::process::id()
+        ));
+        ExportTarget {
             out,
-            "{{\"format\":\"yogaflow-export\",\"format_version\":1,\"schema_version\":{version},\
-             \"source_dialect\":\"{}\",\"exported_at\":\"{exported_at}\",\"tables\":{{",
-            dialect.name()
-        )?;
-        let mut first_table = true;
-        let mut current: Option<(TableSpec, TableProgress, bool)> = None;
-        let mut keys: Vec<Vec<u8>> = Vec::new();
-        loop {
-            match reader.next().await? {
-                Event::Header { .. } => {}
-                Event::Table(spec) => {
-                    let total = totals
-                        .iter()
-                        .find(|(t, _)| *t == spec.name)
-                        .map(|(_, n)| *n as u64);
-                    write!(
-                        out,
-                        "{}\n{}:[",
-                        if first_table { "" } else { "]," },
-                        serde_json::to_string(&spec.name).unwrap_or_default()
-                    )?;
-                    first_table = false;
-                    // `"column":` spelled once per table, not once per value.
-                    keys = spec
-                        .columns
-                        .iter()
-                        .map(|c| format!("{}:", serde_json::Value::from(c.as_str())).into_bytes())
-                        .collect();
-                    current = Some((spec.clone(), TableProgress::start(&spec.name, total), true));
-                }
-                Event::Rows(rows) => {
-                    let Some((_, progress, first_row)) = current.as_mut() else {
-                        continue;
-                    };
-                    progress.add(rows.len() as u64);
-                    for row in rows {
-                        out.write_all(if *first_row { b"\n{" } else { b",\n{" })?;
-                        *first_row = false;
-                        for (i, (key, v)) in keys.iter().zip(&row).enumerate() {
-                            if i > 0 {
-                                out.write_all(b",")?;
-                            }
-                            out.write_all(key)?;
-                            v.write_json(&mut out)?;
-                        }
-                        out.write_all(b"}")?;
-                    }
-                }
-                Event::TableDone { .. } => {
-                    if let Some((_, progress, _)) = current.take() {
-                        progress.finish();
-                    }
-                }
-                Event::Failed(e) => return Err(e),
-                Event::End => break,
+            partial,
+            to_stdout: out.as_os_str() == "-",
+        }
+    }
+
+    /// Opens stdout, or creates the temporary file.
+    fn create(&self) -> Result<Box<dyn Write>> {
+        if self.to_stdout {
+            return Ok(Box::new(std::io::stdout().lock()));
+        }
+        let file = std::fs::File::create(&self.partial).map_err(|e| {
+            Error::config(format!("cannot write {}", self.partial.display())).with_source(e)
+        })?;
+        Ok(Box::new(file))
+    }
+
+    /// After the writer is closed: renames a complete file into place, or removes the
+    /// temporary file of a failed export and hands its error back.
+    fn finish(&self, result: Result<()>, version: i32) -> Result<()> {
+        match result {
+            Ok(()) if !self.to_stdout => {
+                std::fs::rename(&self.partial, self.out).map_err(|e| {
+                    Error::config(format!("cannot write {}", self.out.display())).with_source(e)
+                })?;
+                log::info!(
+                    "exported schema version {version} to {}",
+                    self.out.display()
+                );
+                Ok(())
+            }
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = std::fs::remove_file(&self.partial);
+                Err(e)
             }
         }
-        writeln!(out, "{}}}}}", if first_table { "" } else { "]" })?;
-        out.flush()?;
-        Ok::<_, Error>(())
     }
-    .await;
-    drop(out);
-    match result {
-        Ok(()) if !to_stdout => {
-            std::fs::rename(&partial, &args.out).map_err(|e| {
-                Error::config(format!("cannot write {}", args.out.display())).with_source(e)
-            })?;
-            log::info!(
-                "exported schema version {version} to {}",
-                args.out.display()
-            );
-            Ok(())
-        }
-        Ok(()) => Ok(()),
-        Err(e) => {
-            let _ = std::fs::remove_file(&partial);
-            Err(e)
+}
+
+/// Writes the export document to `out`: the header, each table's rows as the reader delivers
+/// them (with progress against `totals`), and the closing braces; flushes at the end.
+async fn write_export(
+    out: &mut impl Write,
+    reader: &mut Reader,
+    totals: &[(String, i64)],
+    version: i32,
+    dialect: Dialect,
+) -> Result<()> {
+    let exported_at = value::format_iso(time::OffsetDateTime::now_utc());
+    write!(
+        out,
+        "{{\"format\":\"yogaflow-export\",\"format_version\":1,\"schema_version\":{version},\
+         \"source_dialect\":\"{}\",\"exported_at\":\"{exported_at}\",\"tables\":{{",
+        dialect.name()
+    )?;
+    let mut first_table = true;
+    // The current table's progress, and whether no row of it is written yet.
+    let mut current: Option<(TableProgress, bool)> = None;
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    loop {
+        match reader.next().await? {
+            Event::Header { .. } => {}
+            Event::Table(spec) => {
+                let total = totals
+                    .iter()
+                    .find(|(t, _)| *t == spec.name)
+                    .map(|(_, n)| *n as u64);
+                write!(
+                    out,
+                    "{}\n{}:[",
+                    if first_table { "" } else { "]," },
+                    serde_json::to_string(&spec.name).unwrap_or_default()
+                )?;
+                first_table = false;
+                keys = json_keys(&spec.columns);
+                current = Some((TableProgress::start(&spec.name, total), true));
+            }
+            Event::Rows(rows) => {
+                let Some((progress, first_row)) = current.as_mut() else {
+                    continue;
+                };
+                progress.add(rows.len() as u64);
+                write_rows(out, &keys, rows, first_row)?;
+            }
+            Event::TableDone { .. } => {
+                if let Some((progress, _)) = current.take() {
+                    progress.finish();
+                }
+            }
+            Event::Failed(e) => return Err(e),
+            Event::End => break,
         }
     }
+    writeln!(out, "{}}}}}", if first_table { "" } else { "]" })?;
+    out.flush()?;
+    Ok(())
+}
+
+/// `"column":` for each of `columns`, spelled once per table, not once per value.
+fn json_keys(columns: &[String]) -> Vec<Vec<u8>> {
+    columns
+        .iter()
+        .map(|c| format!("{}:", serde_json::Value::from(c.as_str())).into_bytes())
+        .collect()
+}
+
+/// Writes `rows` as JSON objects keyed by `keys`, each on a line of its own, separated by
+/// commas; `first_row` says whether none of the table is written yet.
+fn write_rows(
+    out: &mut impl Write,
+    keys: &[Vec<u8>],
+    rows: Vec<Vec<value::Value>>,
+    first_row: &mut bool,
+) -> Result<()> {
+    for row in rows {
+        out.write_all(if *first_row { b"\n{" } else { b",\n{" })?;
+        *first_row = false;
+        for (i, (key, v)) in keys.iter().zip(&row).enumerate() {
+            if i > 0 {
+                out.write_all(b",")?;
+            }
+            out.write_all(key)?;
+            v.write_json(out)?;
+        }
+        out.write_all(b"}")?;
+    }
+    Ok(())
 }
 
 /// Finds `"schema_version": N` in the first bytes of an export (our writer puts it there), so
