@@ -443,7 +443,7 @@ mod tests {
 
     /// libpq's own URI regression list (`src/interfaces/libpq/test/regress.in`, 57 URIs, with
     /// `expected.out`). Where libpq leaves a host unset ("(local)": its compiled-in socket
-    /// directory) this parser says localhost, the README's documented difference; user and
+    /// directory) this parser says localhost, the documented difference (docs/configuration.md); user and
     /// database get their defaults (`postgres`, the user) where libpq leaves them unset.
     #[test]
     fn agrees_with_libpq_regress_list() {
