@@ -84,16 +84,11 @@ fn an_alembic_made_postgresql_is_adopted_as_up_would_have_made_it() {
     let env = [("DATABASE_URL", url.as_str())];
 
     let r = run(&["baseline", "--dry-run"], &env);
-    r.assert_code(0);
-    assert!(
-        r.stderr
-            .contains("poses: constraint poses_name_key renamed uq_poses_name")
-            && r.stderr.contains("users.id: SERIAL to an identity column")
-            && r.stderr
-                .contains("dry run: baseline would record migrations 1 to 5"),
-        "{}",
-        r.stderr
-    );
+    r.assert_ok(&[
+        "poses: constraint poses_name_key renamed uq_poses_name",
+        "users.id: SERIAL to an identity column",
+        "dry run: baseline would record migrations 1 to 5",
+    ]);
     assert_eq!(
         cluster().psql(
             &db,
@@ -136,12 +131,7 @@ fn copy_reads_an_alembic_sqlite_file_untouched_and_every_orm_object_arrives() {
     let before = std::fs::read(file.path()).unwrap();
     let (_, target) = pg();
     let r = run(&["copy", "--from", &source], &[("DATABASE_URL", &target)]);
-    r.assert_code(0);
-    assert!(
-        r.stderr.contains("its schema is version 5 by meaning"),
-        "{}",
-        r.stderr
-    );
+    r.assert_ok(&["its schema is version 5 by meaning"]);
     assert!(
         std::fs::read(file.path()).unwrap() == before,
         "the source file changed"
@@ -180,12 +170,7 @@ fn a_partial_baseline_is_refused_so_no_partial_copy_can_follow() {
     let (file, url) = seeded_sqlite("create-all");
     let before = std::fs::read(file.path()).unwrap();
     let r = run(&["baseline", "--version", "1"], &[("DATABASE_URL", &url)]);
-    r.assert_code(9);
-    assert!(
-        r.stderr.contains("table poses: belongs to a later version"),
-        "{}",
-        r.stderr
-    );
+    r.assert_error(9, &["table poses: belongs to a later version"]);
     assert!(
         std::fs::read(file.path()).unwrap() == before,
         "refused, yet changed"
@@ -228,19 +213,19 @@ fn a_plain_json_backend_is_refused_with_the_plan_and_repaired_with_repair() {
     };
 
     let r = run(&["baseline"], &env);
-    r.assert_code(9);
-    for needle in [
-        "the schema differs in 8 place(s)",
-        "column poses.benefits: type changed from jsonb to json",
-        "index ix_poses_difficulty on poses: missing",
-        "check on practice_sessions (rating <= 5 and rating >= 1): missing",
-        "column users.is_active: default changed from true to none",
-        "repair: ALTER TABLE \"poses\" ALTER COLUMN \"benefits\" TYPE jsonb USING \"benefits\"::jsonb",
-        "repair: CREATE INDEX ix_poses_difficulty ON poses USING btree (difficulty)",
-        "`baseline --repair` brings it to the contract",
-    ] {
-        assert!(r.stderr.contains(needle), "missing {needle:?} in:\n{}", r.stderr);
-    }
+    r.assert_error(
+        9,
+        &[
+            "the schema differs in 8 place(s)",
+            "column poses.benefits: type changed from jsonb to json",
+            "index ix_poses_difficulty on poses: missing",
+            "check on practice_sessions (rating <= 5 and rating >= 1): missing",
+            "column users.is_active: default changed from true to none",
+            "repair: ALTER TABLE \"poses\" ALTER COLUMN \"benefits\" TYPE jsonb USING \"benefits\"::jsonb",
+            "repair: CREATE INDEX ix_poses_difficulty ON poses USING btree (difficulty)",
+            "`baseline --repair` brings it to the contract",
+        ],
+    );
     untouched();
 
     let id = c.psql(
@@ -248,13 +233,11 @@ fn a_plain_json_backend_is_refused_with_the_plan_and_repaired_with_repair() {
         "INSERT INTO practice_sessions (user_id, started_at, rating) VALUES (1, now(), 7) RETURNING id",
     );
     let r = run(&["baseline", "--repair"], &env);
-    r.assert_code(9);
-    assert!(
-        r.stderr.contains(&format!(
+    r.assert_error(
+        9,
+        &[&format!(
             "repair refused: practice_sessions row id={id} (rating = '7') breaks the contract's check ck_practice_sessions_rating"
-        )),
-        "{}",
-        r.stderr
+        )],
     );
     untouched();
 
@@ -323,22 +306,18 @@ fn sqlite_tables_are_rebuilt_as_up_makes_them_and_repaired() {
     );
     let env = [("DATABASE_URL", url.as_str())];
     let r = run(&["baseline"], &env);
-    r.assert_code(9);
-    assert!(
-        r.stderr.contains("index ix_poses_difficulty on poses: missing")
-            && r.stderr.contains("`baseline --repair` cannot: repair refused: practice_sessions row id=2 (rating = 7.0) breaks the contract's check (rating BETWEEN 1 AND 5)"),
-        "{}",
-        r.stderr
+    r.assert_error(
+        9,
+        &[
+            "index ix_poses_difficulty on poses: missing",
+            "`baseline --repair` cannot: repair refused: practice_sessions row id=2 (rating = 7.0) breaks the contract's check (rating BETWEEN 1 AND 5)",
+        ],
     );
     let before = std::fs::read(file.path()).unwrap();
     let r = run(&["baseline", "--repair"], &env);
-    r.assert_code(9);
-    assert!(
-        r.stderr.contains(
-            "repair refused: practice_sessions row id=2 (rating = 7.0) breaks the contract's check"
-        ),
-        "{}",
-        r.stderr
+    r.assert_error(
+        9,
+        &["repair refused: practice_sessions row id=2 (rating = 7.0) breaks the contract's check"],
     );
     assert!(
         std::fs::read(file.path()).unwrap() == before,
@@ -348,14 +327,8 @@ fn sqlite_tables_are_rebuilt_as_up_makes_them_and_repaired() {
     sqlite_exec(file.path(), "DELETE FROM practice_sessions WHERE id = 2");
     let objects = backend("dump", &url);
     let r = run(&["baseline", "--repair"], &env);
-    r.assert_code(0);
-    assert!(
-        // The rebuild makes the table's indexes as the migrations do, the missing one too.
-        r.stderr
-            .contains("poses: rebuilt as the migrations make it"),
-        "{}",
-        r.stderr
-    );
+    // The rebuild makes the table's indexes as the migrations do, the missing one too.
+    r.assert_ok(&["poses: rebuilt as the migrations make it"]);
     run(&["verify"], &env).assert_code(0);
     assert_eq!(backend("dump", &url), objects, "a rebuild changed a row");
     let fresh = TempSqlite::new();
@@ -397,8 +370,7 @@ fn a_sqlite_rebuild_keeps_what_the_contract_lacks_or_refuses() {
     }
     sqlite_exec(file.path(), "ALTER TABLE poses DROP COLUMN legacy");
     let r = run(&["baseline"], &env);
-    r.assert_code(0);
-    assert!(r.stderr.contains("users: rebuilt"), "{}", r.stderr);
+    r.assert_ok(&["users: rebuilt"]);
     run(&["verify"], &env).assert_code(0);
     let counts = python_sqlite(
         file.path(),

@@ -215,13 +215,7 @@ fn a_marker_with_a_reason_silences_one_statement_and_the_accept_file_a_shipped_o
     )
     .unwrap();
     let r = lint_dir(&dir);
-    r.assert_code(2);
-    assert!(
-        r.stderr
-            .contains("lint-accepted.txt:1: expected `FILE RULE REASON`"),
-        "{}",
-        r.stderr
-    );
+    r.assert_error(2, &["lint-accepted.txt:1: expected `FILE RULE REASON`"]);
 }
 
 #[test]
@@ -234,12 +228,7 @@ fn a_statement_the_parser_cannot_read_is_a_problem_and_a_missing_file_an_error()
     r.assert_code(12);
     assert!(r.stdout.contains("V6__bad.sql:2: syntax:"), "{}", r.stdout);
     let r = run(&["lint", "/nonexistent/V9__x.sql"], &[]);
-    r.assert_code(2);
-    assert!(
-        r.stderr.contains("cannot read /nonexistent/V9__x.sql"),
-        "{}",
-        r.stderr
-    );
+    r.assert_error(2, &["cannot read /nonexistent/V9__x.sql"]);
 }
 
 #[test]

@@ -34,13 +34,7 @@ fn round_trip_for_every_version_on_both_dialects() {
             );
             let at_k = cmd(&url, &["verify", "--json"]);
             let r = cmd(&url, &["down", "--steps", "1"]);
-            r.assert_code(0);
-            assert!(
-                r.stderr
-                    .contains(&format!("schema version {k} -> {}", k - 1)),
-                "{}",
-                r.stderr
-            );
+            r.assert_ok(&[&format!("schema version {k} -> {}", k - 1)]);
             // verify compares with the schema migrations 1..k-1 produce, by the same code.
             let r = cmd(&url, &["verify"]);
             r.assert_code(0);
@@ -160,13 +154,10 @@ fn down_refuses_to_drop_rows_without_yes() {
         }
         let before = cmd(&url, &["status", "--json"]).stdout;
         let r = cmd(&url, &["down", "--all"]);
-        r.assert_code(11);
-        assert!(
-            r.stderr.contains("V1__users drops users with 1 row(s)"),
-            "{}",
-            r.stderr
+        r.assert_error(
+            11,
+            &["V1__users drops users with 1 row(s)", "nothing was changed"],
         );
-        assert!(r.stderr.contains("nothing was changed"), "{}", r.stderr);
         assert_eq!(cmd(&url, &["status", "--json"]).stdout, before);
         cmd(&url, &["verify"]).assert_code(0);
         // Steps that drop no rows are fine without --yes.
@@ -250,8 +241,7 @@ fn status_shows_changed_and_ahead_without_failing() {
 fn status_does_not_create_a_missing_sqlite_file() {
     let s = TempSqlite::new();
     let r = cmd(&s.url(), &["status"]);
-    r.assert_code(2);
-    assert!(r.stderr.contains("does not exist"), "{}", r.stderr);
+    r.assert_error(2, &["does not exist"]);
     assert!(!s.path().exists());
 }
 
@@ -339,18 +329,15 @@ fn baseline_adopts_an_alembic_database() {
     let url = cluster().url(&db);
     cluster().psql(&db, ALEMBIC_PG);
     let r = cmd(&url, &["up"]);
-    r.assert_code(7);
-    assert!(r.stderr.contains("baseline"), "{}", r.stderr);
+    r.assert_error(7, &["baseline"]);
     let r = cmd(&url, &["baseline"]);
-    r.assert_code(0);
-    assert!(r.stderr.contains("alembic_version"), "{}", r.stderr);
+    r.assert_ok(&["alembic_version"]);
     let r = cmd(&url, &["status", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["current_version"], 5);
     assert_eq!(v["pending"], 0);
     let r = cmd(&url, &["up"]);
-    r.assert_code(0);
-    assert!(r.stderr.contains("nothing to apply"), "{}", r.stderr);
+    r.assert_ok(&["nothing to apply"]);
     assert_eq!(cluster().psql(&db, "SELECT count(*) FROM users"), "1");
     // A second baseline is refused: the history exists now.
     cmd(&url, &["baseline"]).assert_code(7);
@@ -363,12 +350,7 @@ fn baseline_refuses_a_database_missing_a_column() {
     cluster().psql(&db, ALEMBIC_PG);
     cluster().psql(&db, "ALTER TABLE poses DROP COLUMN category");
     let r = cmd(&url, &["baseline"]);
-    r.assert_code(9);
-    assert!(
-        r.stderr.contains("column poses.category: missing"),
-        "{}",
-        r.stderr
-    );
+    r.assert_error(9, &["column poses.category: missing"]);
     assert_no_history(&db);
 }
 
@@ -417,12 +399,9 @@ fn down_counts_again_inside_each_step() {
         &[("DATABASE_URL", &url), ("MIGRATE_DDL_LOCK_TIMEOUT", "0.5")],
     );
     app.wait().unwrap();
-    r.assert_code(11);
-    assert!(
-        r.stderr
-            .contains("undoing V4__practice would drop practice_history, which now holds 1 row(s)"),
-        "{}",
-        r.stderr
+    r.assert_error(
+        11,
+        &["undoing V4__practice would drop practice_history, which now holds 1 row(s)"],
     );
     assert_eq!(
         cluster().psql(&db, "SELECT count(*) FROM practice_history"),
@@ -559,8 +538,7 @@ fn deploys_adopt_an_alembic_database_when_asked() {
         .join("\n");
     cluster().psql(&db, &at_v4);
     let r = cmd(&url, &["up"]);
-    r.assert_code(7);
-    assert!(r.stderr.contains("MIGRATE_BASELINE=true"), "{}", r.stderr);
+    r.assert_error(7, &["MIGRATE_BASELINE=true"]);
     let env = [("DATABASE_URL", url.as_str()), ("MIGRATE_BASELINE", "true")];
     for r in race(8, &["up"], &env) {
         r.assert_code(0);
@@ -586,12 +564,9 @@ fn deploy_adoption_refuses_a_schema_that_is_no_version() {
         &["up"],
         &[("DATABASE_URL", &url), ("MIGRATE_BASELINE", "true")],
     );
-    r.assert_code(9);
-    assert!(r.stderr.contains("closest is version 5"), "{}", r.stderr);
-    assert!(
-        r.stderr.contains("column poses.category: missing"),
-        "{}",
-        r.stderr
+    r.assert_error(
+        9,
+        &["closest is version 5", "column poses.category: missing"],
     );
     assert_no_history(&db);
 }
@@ -633,25 +608,14 @@ fn new_writes_the_next_migration() {
     let count = || std::fs::read_dir(sql.join("postgres")).unwrap().count();
     let before = count();
     let r = run_in(dir.path(), &["new", "add_pose_tags"], &[]);
-    r.assert_code(2);
-    assert!(
-        r.stderr.contains("exists already: V6__add_pose_tags"),
-        "{}",
-        r.stderr
-    );
+    r.assert_error(2, &["exists already: V6__add_pose_tags"]);
     let r = run_in(dir.path(), &["new", "add pose-tags"], &[]);
-    r.assert_code(2);
-    assert!(
-        r.stderr.contains("use letters, digits and '_'"),
-        "{}",
-        r.stderr
-    );
+    r.assert_error(2, &["use letters, digits and '_'"]);
     assert_eq!(count(), before);
     // The next one takes version 7, in a folder given explicitly.
     let r = run(&["new", "rename_x", "--dir", sql.to_str().unwrap()], &[]);
     r.assert_code(0);
     assert!(r.stdout.contains("V7__rename_x.sql"), "{}", r.stdout);
     let r = run_in(dir.path(), &["new", "x", "--dir", "nowhere"], &[]);
-    r.assert_code(2);
-    assert!(r.stderr.contains("not a migrations folder"), "{}", r.stderr);
+    r.assert_error(2, &["not a migrations folder"]);
 }
