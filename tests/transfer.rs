@@ -552,7 +552,7 @@ fn json_null_follows_one_rule_on_every_route() {
 /// Behind PgBouncer in transaction mode (one server connection per database, so every client
 /// shares it) a named prepared statement left on a server connection breaks the next client
 /// that prepares one of the same name. Copies, exports and imports run at once through it,
-/// with MIGRATE_LOCK=transaction as README says for a pooler on a port it does not recognise.
+/// with MIGRATE_LOCK=transaction as docs/operations.md says for a pooler on a port it does not recognise.
 #[test]
 fn transfers_work_behind_pgbouncer_in_transaction_mode() {
     let source = sqlalchemy_source();
