@@ -5,6 +5,7 @@
 use super::read::{pg_raw, select_sql, sqlite_raw, Checksum, TableSpec};
 use super::value::{format_sqlite, json_null_rule, ColKind, Value};
 use crate::db::postgres::error::describe;
+use crate::db::postgres::watch::{pg, SharedWatch};
 use crate::db::sqlite::Sqlite;
 use crate::db::{quote_ident, Database};
 use crate::error::{Error, Kind, Result};
@@ -250,6 +251,8 @@ pub enum Sink<'a> {
     Postgres {
         /// The load's transaction.
         tx: tokio_postgres::Transaction<'a>,
+        /// Bounds each wait for the server's answer (`MIGRATE_NET_TIMEOUT`).
+        watch: SharedWatch,
         /// The table being copied.
         writer: Option<Pin<Box<BinaryCopyInWriter>>>,
         /// Foreign keys and indexes to rebuild before commit.
@@ -289,17 +292,29 @@ impl<'a> Sink<'a> {
         empty_first: bool,
     ) -> Result<Sink<'a>> {
         match db {
-            Database::Postgres(pg) => {
-                pg.watch_for_silence().await?;
-                let tx = pg.client_mut().transaction().await?;
+            Database::Postgres(session) => {
+                let watch = session.watch();
+                session.watch_for_silence().await?;
+                let begin = pg(session.client_mut().transaction());
+                let tx = watch.short("starting the load", begin).await?;
+                watch.learn_pid_in(&tx).await?;
                 if empty_first {
                     let list: Vec<String> = tables.iter().map(|t| quote_ident(t)).collect();
-                    tx.batch_execute(&format!("TRUNCATE {}", list.join(", ")))
+                    let truncate = format!("TRUNCATE {}", list.join(", "));
+                    let emptying = "emptying the tables (--replace)";
+                    watch
+                        .long(emptying, false, pg(tx.batch_execute(&truncate)))
                         .await?;
                 }
-                let deferred = Some(Deferred::suspend(&tx, tables).await?);
+                let suspend = Deferred::suspend(&tx, tables);
+                let deferred = Some(
+                    watch
+                        .long("dropping indexes for the load", false, suspend)
+                        .await?,
+                );
                 Ok(Sink::Postgres {
                     tx,
+                    watch,
                     writer: None,
                     deferred,
                 })
@@ -332,8 +347,13 @@ impl<'a> Sink<'a> {
     /// Starts loading `spec`.
     pub async fn start_table(&mut self, spec: &TableSpec) -> Result<()> {
         match self {
-            Sink::Postgres { tx, writer, .. } => {
-                let copy = tx.copy_in(&copy_sql(spec)).await?;
+            Sink::Postgres {
+                tx, writer, watch, ..
+            } => {
+                let what = format!("COPY into {}", spec.name);
+                let copy = watch
+                    .long(&what, false, pg(tx.copy_in(&copy_sql(spec))))
+                    .await?;
                 let types: Vec<_> = spec.target_kinds.iter().map(|k| pg_type(*k)).collect();
                 *writer = Some(Box::pin(BinaryCopyInWriter::new(copy, &types)));
             }
@@ -345,19 +365,26 @@ impl<'a> Sink<'a> {
     /// Writes rows of `spec`.
     pub async fn write_rows(&mut self, spec: &TableSpec, rows: Vec<Vec<Value>>) -> Result<()> {
         match self {
-            Sink::Postgres { writer, .. } => {
+            Sink::Postgres { writer, watch, .. } => {
                 let Some(writer) = writer.as_mut() else {
                     return Err(Error::internal("rows before their table"));
                 };
-                for row in &rows {
-                    let refs: Vec<&(dyn ToSql + Sync)> =
-                        row.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-                    writer
-                        .as_mut()
-                        .write(&refs)
-                        .await
-                        .map_err(|e| load_error(&spec.name, row, e))?;
-                }
+                // Writing waits only when the server stops reading: watched like a statement.
+                let write = async {
+                    for row in &rows {
+                        let refs: Vec<&(dyn ToSql + Sync)> =
+                            row.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+                        writer
+                            .as_mut()
+                            .write(&refs)
+                            .await
+                            .map_err(|e| load_error(&spec.name, row, e))?;
+                    }
+                    Ok::<(), Error>(())
+                };
+                watch
+                    .long(&format!("COPY into {}", spec.name), false, write)
+                    .await?;
             }
             Sink::Sqlite { txn, sql } => {
                 let sql = sql.clone();
@@ -373,12 +400,17 @@ impl<'a> Sink<'a> {
 
     /// Ends the current table.
     pub async fn finish_table(&mut self, spec: &TableSpec) -> Result<()> {
-        if let Sink::Postgres { writer, .. } = self {
+        if let Sink::Postgres { writer, watch, .. } = self {
             if let Some(mut w) = writer.take() {
-                w.as_mut()
-                    .finish()
-                    .await
-                    .map_err(|e| load_error(&spec.name, &[], e))?;
+                let finish = async {
+                    w.as_mut()
+                        .finish()
+                        .await
+                        .map_err(|e| load_error(&spec.name, &[], e))
+                };
+                watch
+                    .long(&format!("COPY into {}", spec.name), false, finish)
+                    .await?;
             }
         }
         Ok(())
@@ -387,7 +419,10 @@ impl<'a> Sink<'a> {
     /// Reads `spec` back inside the transaction: (rows, checksum).
     pub async fn checksum(&self, spec: &TableSpec) -> Result<(u64, u64)> {
         match self {
-            Sink::Postgres { tx, .. } => pg_checksum(tx, spec).await,
+            Sink::Postgres { tx, watch, .. } => {
+                let what = format!("reading {} back", spec.name);
+                watch.long(&what, false, pg_checksum(tx, spec)).await
+            }
             Sink::Sqlite { txn, .. } => {
                 let spec = spec.clone();
                 txn.db.call(move |c| sqlite_checksum(c, &spec)).await
@@ -398,17 +433,30 @@ impl<'a> Sink<'a> {
     /// Rebuilds deferred constraints, moves sequences past the largest id, and commits.
     pub async fn commit(self, tables: &[String]) -> Result<()> {
         match self {
-            Sink::Postgres { tx, deferred, .. } => {
+            Sink::Postgres {
+                tx,
+                deferred,
+                watch,
+                ..
+            } => {
                 if let Some(d) = deferred {
                     let start = std::time::Instant::now();
-                    d.restore(&tx).await?;
+                    let rebuilding = "rebuilding indexes and foreign keys";
+                    watch.long(rebuilding, false, d.restore(&tx)).await?;
                     log::info!(
                         "indexes and foreign keys rebuilt in {:.2} s",
                         start.elapsed().as_secs_f64()
                     );
                 }
-                reset_sequences(&tx, tables).await?;
-                tx.commit().await?;
+                let sequences = reset_sequences(&tx, tables);
+                watch
+                    .long("moving the id sequences", false, sequences)
+                    .await?;
+                let committed = watch
+                    .long("COMMIT of the load", true, pg(tx.commit()))
+                    .await;
+                watch.transaction_ended();
+                committed?;
             }
             Sink::Sqlite { mut txn, .. } => {
                 txn.db.call(|c| Ok(c.execute_batch("COMMIT")?)).await?;

@@ -8,6 +8,7 @@
 //! - [`sqlite`]: temporary SQLite files.
 //! - [`run`]: runs of the real binary and the assertions on their outcome.
 //! - [`host`]: commands as the server user, free ports, waiting.
+//! - [`wedge`]: a proxy that wedges a connection at a chosen message.
 #![allow(dead_code)]
 
 mod certs;
@@ -16,6 +17,7 @@ mod net;
 mod pg;
 mod run;
 mod sqlite;
+mod wedge;
 
 // Each test binary uses only some of these; an unused re-export is not a mistake here.
 #[allow(unused_imports)]
@@ -33,3 +35,5 @@ pub use run::{
 };
 #[allow(unused_imports)]
 pub use sqlite::TempSqlite;
+#[allow(unused_imports)]
+pub use wedge::{Trigger, WedgeProxy};

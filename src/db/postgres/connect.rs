@@ -139,6 +139,12 @@ fn rejected(url: &PgUrl, e: tokio_postgres::Error) -> Error {
     Error::new(Kind::Rejected, message).with_source(e)
 }
 
+/// A side connection to watch a session (see `watch`): one pass over the URL's hosts, nothing
+/// retried; `None` when it fails.
+pub async fn side_connection(url: &PgUrl, net_timeout: Duration) -> Option<tokio_postgres::Client> {
+    connect_once(url, net_timeout).await.ok()
+}
+
 /// One pass over the URL's hosts, in order, as libpq makes it: each host gets the whole TLS
 /// plan, bounded by `connect_timeout` (or [`DEFAULT_HOST_TIMEOUT`]) from the first packet to
 /// the end of authentication; the first host that accepts us wins.

@@ -5,6 +5,7 @@
 //! the database's own write lock, taken per step: see `db/sqlite`.)
 
 use super::error::is_lock_timeout;
+use super::watch::{pg, Watch};
 use crate::db::retry::Backoff;
 use crate::db::Step;
 use crate::error::{Error, Kind, Result};
@@ -19,16 +20,21 @@ pub const LOCK_KEY: i64 = i64::from_be_bytes(*b"yogaflow");
 
 /// Releases the advisory lock. Not releasing is safe too: the lock dies with the session
 /// when the client closes.
-pub async fn release(client: &Client) -> Result<()> {
-    client
-        .simple_query(&format!("SELECT pg_advisory_unlock({LOCK_KEY})"))
+pub async fn release(client: &Client, watch: &Watch) -> Result<()> {
+    let sql = format!("SELECT pg_advisory_unlock({LOCK_KEY})");
+    watch
+        .short(
+            "releasing the migration lock",
+            pg(client.simple_query(&sql)),
+        )
         .await
         .map_err(|e| Error::from(e).context("releasing the migration lock"))?;
     Ok(())
 }
 
-/// Takes the migration lock, waiting up to `timeout` and logging who holds it meanwhile.
-pub async fn acquire(client: &Client, timeout: Duration) -> Result<()> {
+/// Takes the migration lock, waiting up to `timeout` and logging who holds it meanwhile. Each
+/// attempt also learns our backend's pid, for the watch.
+pub async fn acquire(client: &Client, watch: &Watch, timeout: Duration) -> Result<()> {
     let mut wait = Backoff::new(
         Duration::from_millis(20),
         Duration::from_millis(500),
@@ -36,14 +42,19 @@ pub async fn acquire(client: &Client, timeout: Duration) -> Result<()> {
     );
     let mut next_report = std::time::Instant::now();
     loop {
-        let rows = client
-            .simple_query(&format!("SELECT pg_try_advisory_lock({LOCK_KEY})"))
+        let sql = format!("SELECT pg_try_advisory_lock({LOCK_KEY}), pg_backend_pid()");
+        let rows = watch
+            .short("taking the migration lock", pg(client.simple_query(&sql)))
             .await
             .map_err(|e| Error::from(e).context("taking the migration lock"))?;
-        let got = rows.iter().find_map(|m| match m {
-            SimpleQueryMessage::Row(r) => r.get(0).map(|v| v == "t"),
+        let row = rows.iter().find_map(|m| match m {
+            SimpleQueryMessage::Row(r) => Some((r.get(0) == Some("t"), r.get(1))),
             _ => None,
         });
+        if let Some(pid) = row.and_then(|(_, pid)| pid?.parse().ok()) {
+            watch.set_pid(pid);
+        }
+        let got = row.map(|(got, _)| got);
         if got == Some(true) {
             if wait.elapsed() > Duration::from_millis(100) {
                 log::info!(
@@ -53,7 +64,11 @@ pub async fn acquire(client: &Client, timeout: Duration) -> Result<()> {
             }
             return Ok(());
         }
-        let holder = holder(client).await;
+        let holder = watch
+            .short("waiting for the migration lock", async {
+                Ok::<_, Error>(holder(client).await)
+            })
+            .await?;
         if wait.expired() {
             return Err(Error::new(
                 Kind::Lock,
@@ -102,15 +117,37 @@ async fn holder(client: &Client) -> String {
 
 /// The history table created under the transaction-level lock: concurrent `CREATE TABLE IF
 /// NOT EXISTS` can still collide.
-pub async fn ensure_history_locked(client: &Client, lock_wait: Duration) -> Result<()> {
-    client
-        .batch_execute(&format!(
-            "BEGIN; SET LOCAL lock_timeout = '{}ms'; SELECT pg_advisory_xact_lock({LOCK_KEY}); \
-             {HISTORY_DDL}; COMMIT",
-            lock_wait.as_millis().max(1),
-        ))
-        .await
-        .map_err(|e| lock_error(e, lock_wait))
+pub async fn ensure_history_locked(
+    client: &Client,
+    watch: &Watch,
+    lock_wait: Duration,
+) -> Result<()> {
+    let what = "creating the history table under the migration lock (MIGRATE_LOCK=transaction)";
+    // The pid first, in the transaction, so that the lock wait can be watched.
+    let begin = pg(client.simple_query("BEGIN; SELECT pg_backend_pid()"));
+    watch.learn_pid(&watch.short(what, begin).await?);
+    let sql = format!(
+        "SET LOCAL lock_timeout = '{}ms'; SELECT pg_advisory_xact_lock({LOCK_KEY}); \
+         {HISTORY_DDL}; COMMIT",
+        lock_wait.as_millis().max(1),
+    );
+    let result = watch
+        .long(what, true, async {
+            client
+                .batch_execute(&sql)
+                .await
+                .map_err(|e| lock_error(e, lock_wait))
+        })
+        .await;
+    if result.is_err() {
+        // A failed statement left the transaction aborted: end it (the connection may be
+        // lost already; then the server ends it).
+        let _ = watch
+            .short(what, pg(client.batch_execute("ROLLBACK")))
+            .await;
+    }
+    watch.transaction_ended();
+    result
 }
 
 /// A lock wait that ran out is [`Kind::Lock`]; anything else keeps its own kind.

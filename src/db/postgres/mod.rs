@@ -2,15 +2,18 @@
 //! history, and each [`Step`] run in one transaction with its history change, giving way to
 //! the app's traffic when a table lock does not come within `lock_timeout` and retrying. The
 //! catalog readers are `catalog`, the migration lock in both modes `lock`, adoption `adopt`,
-//! error description `error`, connecting `connect`.
+//! error description `error`, connecting `connect`, and `watch`, which bounds every wait for
+//! the server's answer (telling a slow statement from a link that is gone).
 
 mod adopt;
 pub mod catalog;
 pub mod connect;
 pub mod error;
 pub mod lock;
+pub mod watch;
 
 use self::error::{give_way_or, is_undefined_table, migration_error, StepError};
+use self::watch::{pg, SharedWatch, Waited, Watch};
 use super::retry::Backoff;
 use super::{AdoptMode, LockMode, OpenOptions, Outcome, Step};
 use crate::error::{Error, Kind, Result};
@@ -36,11 +39,15 @@ pub struct Postgres {
     watched: bool,
     /// How migrators keep out of each other's way.
     lock_mode: LockMode,
+    /// Bounds every wait for an answer (`MIGRATE_NET_TIMEOUT`).
+    watch: SharedWatch,
 }
 
 impl Postgres {
     /// Connects, waiting up to `options.wait` for the server (see `connect`).
     pub async fn connect(url: &PgUrl, options: OpenOptions) -> Result<Postgres> {
+        let lock_mode = options.lock_mode.for_url(url);
+        let pooled = lock_mode == LockMode::Transaction;
         Ok(Postgres {
             client: connect::connect_pg(url, options.wait, options.net_timeout).await?,
             locked: false,
@@ -48,8 +55,14 @@ impl Postgres {
             lock_wait: options.lock_wait.unwrap_or(options.ddl_lock_timeout),
             net_timeout: options.net_timeout,
             watched: false,
-            lock_mode: options.lock_mode.for_url(url),
+            lock_mode,
+            watch: std::sync::Arc::new(Watch::new(url, options.net_timeout, pooled)),
         })
+    }
+
+    /// The watch over this session, for work that holds its transaction (a load).
+    pub fn watch(&self) -> SharedWatch {
+        self.watch.clone()
     }
 
     /// The session, mutably (transactions borrow it).
@@ -58,12 +71,18 @@ impl Postgres {
     }
 
     pub(super) async fn table_names(&self) -> Result<Vec<String>> {
-        catalog::table_names(&self.client).await
+        let names = catalog::table_names(&self.client);
+        self.watch.short("listing the tables", names).await
     }
 
     pub(super) async fn read_history(&self) -> Result<Option<Vec<Applied>>> {
         // The simple protocol: no prepared statement to clash with a pooler's.
-        let rows = match self.client.simple_query(migrations::HISTORY_SELECT).await {
+        let read = pg(self.client.simple_query(migrations::HISTORY_SELECT));
+        let rows = match self
+            .watch
+            .short("reading the migration history", read)
+            .await
+        {
             Ok(msgs) => msgs
                 .into_iter()
                 .filter_map(|m| match m {
@@ -73,8 +92,11 @@ impl Postgres {
                     _ => None,
                 })
                 .collect::<Vec<_>>(),
-            Err(e) if is_undefined_table(&e) => return Ok(None),
-            Err(e) => return Err(Error::from(e).context("reading the migration history")),
+            Err(Waited::Pg(e)) if is_undefined_table(&e) => return Ok(None),
+            Err(Waited::Pg(e)) => {
+                return Err(Error::from(e).context("reading the migration history"))
+            }
+            Err(Waited::Lost(e)) => return Err(e),
         };
         rows.into_iter()
             .map(migrations::parse_history_row)
@@ -84,10 +106,13 @@ impl Postgres {
 
     pub(super) async fn ensure_history(&self) -> Result<()> {
         if self.lock_mode == LockMode::Transaction {
-            return lock::ensure_history_locked(&self.client, self.lock_wait).await;
+            return lock::ensure_history_locked(&self.client, &self.watch, self.lock_wait).await;
         }
-        self.client.batch_execute(HISTORY_DDL).await?;
-        Ok(())
+        let create = pg(self.client.batch_execute(HISTORY_DDL));
+        Ok(self
+            .watch
+            .short("creating the history table", create)
+            .await?)
     }
 
     /// Before this session takes locks the app may wait for: have the server, too, notice
@@ -101,23 +126,30 @@ impl Postgres {
             return Ok(());
         }
         let (idle, interval, count) = connect::keepalive(self.net_timeout);
-        self.client
-            // One statement, and a server without one of the settings (tcp_user_timeout came
-            // in PostgreSQL 12) keeps the others instead of failing the run.
-            .batch_execute(&format!(
-                "DO $yogaflow$ DECLARE s text[]; BEGIN \
+        // One statement, and a server without one of the settings (tcp_user_timeout came in
+        // PostgreSQL 12) keeps the others instead of failing the run; in the same round trip,
+        // our backend's pid, for the watch.
+        let sql = format!(
+            "DO $yogaflow$ DECLARE s text[]; BEGIN \
                    FOREACH s SLICE 1 IN ARRAY ARRAY[['tcp_keepalives_idle', '{}'], \
                      ['tcp_keepalives_interval', '{}'], ['tcp_keepalives_count', '{count}'], \
                      ['tcp_user_timeout', '{}']] LOOP \
                      BEGIN PERFORM set_config(s[1], s[2], false); \
                      EXCEPTION WHEN undefined_object THEN NULL; END; \
                    END LOOP; \
-                 END $yogaflow$",
-                idle.as_secs(),
-                interval.as_secs(),
-                self.net_timeout.as_millis()
-            ))
+                 END $yogaflow$; SELECT pg_backend_pid()",
+            idle.as_secs(),
+            interval.as_secs(),
+            self.net_timeout.as_millis()
+        );
+        let rows = self
+            .watch
+            .short(
+                "setting the session's keepalives",
+                pg(self.client.simple_query(&sql)),
+            )
             .await?;
+        self.watch.learn_pid(&rows);
         self.watched = true;
         Ok(())
     }
@@ -128,14 +160,14 @@ impl Postgres {
             return Ok(());
         }
         self.watch_for_silence().await?;
-        lock::acquire(&self.client, timeout).await?;
+        lock::acquire(&self.client, &self.watch, timeout).await?;
         self.locked = true;
         Ok(())
     }
 
     pub(super) async fn unlock(&mut self) -> Result<()> {
         if std::mem::take(&mut self.locked) {
-            lock::release(&self.client).await?;
+            lock::release(&self.client, &self.watch).await?;
         }
         Ok(())
     }
@@ -153,12 +185,20 @@ impl Postgres {
             self.lock_wait,
         );
         for attempt in 1.. {
-            match self.try_step(step).await {
+            let tried = self.try_step(step).await;
+            self.watch.transaction_ended();
+            match tried {
                 Ok(outcome) => return Ok(outcome),
                 Err(StepError::Fail(e)) => return Err(e),
                 Err(StepError::GiveWay) => {}
             }
-            let blockers = catalog::open_transactions(&self.client).await;
+            let blockers = catalog::open_transactions(&self.client);
+            let blockers = self
+                .watch
+                .short("reading the open transactions", async {
+                    Ok::<_, Error>(blockers.await)
+                })
+                .await?;
             let what = match step {
                 Step::Apply(m) => format!("migration {m}"),
                 Step::Undo { migration: m, .. } => format!("undoing {m}"),
@@ -221,41 +261,33 @@ impl Postgres {
         }
         let start = Instant::now();
         let (lock_mode, lock_wait, ddl) = (self.lock_mode, self.lock_wait, self.ddl_lock_timeout);
-        let tx = self.client.transaction().await?;
-        if lock_mode == LockMode::Transaction && lock::lock_in(&tx, lock_wait, step).await? {
-            return Ok(Outcome::AlreadyDone);
-        }
-        tx.batch_execute(&format!(
-            "SET LOCAL lock_timeout = '{}ms'",
-            ddl.as_millis().max(1)
-        ))
-        .await?;
-        let commit = match step {
-            Step::Apply(m) => {
-                tx.batch_execute(m.up)
-                    .await
-                    .map_err(|e| give_way_or(e, |e| migration_error(m, m.up, "failed", e)))?;
-                tx.batch_execute(&migrations::record_sql(m)).await?;
-                true
-            }
-            Step::Undo {
-                migration: m,
-                allow_loss,
-            } => {
-                undo(&tx, m, allow_loss).await?;
-                true
-            }
-            Step::Adopt(adoption) => {
-                adopt::adopt(&tx, adoption).await?;
-                tx.batch_execute(&migrations::record_all_sql(adoption.migrations))
-                    .await?;
-                adoption.mode == AdoptMode::Commit
-            }
+        let watch = self.watch.clone();
+        let what = match step {
+            Step::Apply(m) => format!("migration {m}"),
+            Step::Undo { migration: m, .. } => format!("undoing {m}"),
+            Step::Adopt(_) => "recording the baseline".to_string(),
         };
+        let tx = watch
+            .short("starting a transaction", pg(self.client.transaction()))
+            .await?;
+        watch.learn_pid_in(&tx).await?;
+        if lock_mode == LockMode::Transaction {
+            let waiting = "waiting for the migration lock (MIGRATE_LOCK=transaction)";
+            if watch
+                .long(waiting, false, lock::lock_in(&tx, lock_wait, step))
+                .await?
+            {
+                return Ok(Outcome::AlreadyDone);
+            }
+        }
+        let set = format!("SET LOCAL lock_timeout = '{}ms'", ddl.as_millis().max(1));
+        watch.short(&what, pg(tx.batch_execute(&set))).await?;
+        let commit = watch.long(&what, false, step_in(&tx, step)).await?;
+        let end = format!("COMMIT of {what}");
         if commit {
-            tx.commit().await?;
+            watch.long(&end, true, pg(tx.commit())).await?;
         } else {
-            tx.rollback().await?;
+            watch.short(&what, pg(tx.rollback())).await?;
         }
         Ok(Outcome::Done(start.elapsed()))
     }
@@ -286,24 +318,28 @@ impl Postgres {
         }
         let start = Instant::now();
         let statements = script::statements(sql);
+        let what = format!("migration {m}");
         // Before the cleanup too: DROP INDEX CONCURRENTLY waits for the app's open
         // transactions on the table just as the build does.
-        self.client
-            .batch_execute(&format!(
-                "SET lock_timeout = '{}ms'",
-                self.ddl_lock_timeout.as_millis().max(1)
-            ))
+        let set = format!(
+            "SET lock_timeout = '{}ms'",
+            self.ddl_lock_timeout.as_millis().max(1)
+        );
+        self.watch
+            .short(&what, pg(self.client.batch_execute(&set)))
             .await
             .map_err(Error::from)?;
         // Every way out of these resets the session's lock_timeout below.
         let result = async {
             self.drop_invalid_indexes(m, &statements).await?;
             self.statements_outside(m, &statements, verb).await?;
-            self.client.batch_execute(history).await?;
+            let record = pg(self.client.batch_execute(history));
+            self.watch.short(&what, record).await?;
             Ok::<(), StepError>(())
         }
         .await;
-        let reset = self.client.batch_execute("RESET lock_timeout").await;
+        let reset = pg(self.client.batch_execute("RESET lock_timeout"));
+        let reset = self.watch.short(&what, reset).await;
         result?;
         reset.map_err(Error::from)?;
         Ok(Outcome::Done(start.elapsed()))
@@ -320,14 +356,16 @@ impl Postgres {
             .iter()
             .filter_map(|s| script::concurrent_index(s))
         {
+            let params = [(&index as _, tokio_postgres::types::Type::TEXT)];
+            let invalid = self.client.query_typed(
+                "SELECT 1 FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid \
+                 WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace \
+                 AND NOT x.indisvalid",
+                &params,
+            );
             let rows = self
-                .client
-                .query_typed(
-                    "SELECT 1 FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid \
-                     WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace \
-                     AND NOT x.indisvalid",
-                    &[(&index, tokio_postgres::types::Type::TEXT)],
-                )
+                .watch
+                .short(&format!("migration {m}"), pg(invalid))
                 .await
                 .map_err(Error::from)?;
             if !rows.is_empty() {
@@ -339,7 +377,10 @@ impl Postgres {
                     "DROP INDEX CONCURRENTLY IF EXISTS {}",
                     super::quote_ident(&index)
                 );
-                self.client.batch_execute(&drop).await?;
+                let what = format!("migration {m}: dropping the INVALID index {index}");
+                self.watch
+                    .long(&what, false, pg(self.client.batch_execute(&drop)))
+                    .await?;
             }
         }
         Ok(())
@@ -353,7 +394,12 @@ impl Postgres {
         verb: &str,
     ) -> std::result::Result<(), StepError> {
         for (i, statement) in statements.iter().enumerate() {
-            self.client.batch_execute(statement).await.map_err(|e| {
+            let what = format!("migration {m}, statement {} of {}", i + 1, statements.len());
+            let run = pg(self.client.batch_execute(statement));
+            self.watch.long(&what, false, run).await.map_err(|w| {
+                let Waited::Pg(e) = w else {
+                    return StepError::from(w);
+                };
                 give_way_or(e, |e| {
                     Error::new(
                         Kind::Migration,
@@ -375,40 +421,79 @@ impl Postgres {
     }
 
     pub(super) async fn live_schema(&self) -> Result<Schema> {
+        let what = "reading the live schema";
         let name: String = self
-            .client
-            .query_typed_one("SELECT current_schema()::text", &[])
+            .watch
+            .short(
+                what,
+                pg(self
+                    .client
+                    .query_typed_one("SELECT current_schema()::text", &[])),
+            )
             .await?
             .get(0);
-        catalog::read_schema(&self.client, &name).await
+        let read = catalog::read_schema(&self.client, &name);
+        self.watch.long(what, false, read).await
+    }
+
+    /// Opens a transaction on the session with `BEGIN` (its pid learnt in the same round
+    /// trip), for reads that a watch can follow behind any pooler.
+    async fn begin(&self, what: &str, begin: &str) -> Result<()> {
+        let sql = format!("{begin}; SELECT pg_backend_pid()");
+        let rows = self
+            .watch
+            .short(what, pg(self.client.simple_query(&sql)))
+            .await?;
+        self.watch.learn_pid(&rows);
+        Ok(())
+    }
+
+    /// Ends what [`Postgres::begin`] opened with `end` (`ROLLBACK`, `COMMIT`).
+    async fn end(&self, what: &str, end: &str) -> Result<()> {
+        let result = self
+            .watch
+            .short(what, pg(self.client.batch_execute(end)))
+            .await;
+        self.watch.transaction_ended();
+        Ok(result?)
     }
 
     /// Applies the migrations to a scratch schema inside a transaction that is rolled back
     /// (so it needs CREATE on the database, and leaves nothing behind).
     pub(super) async fn expected_schema(&self, version: i32) -> Result<Schema> {
         let c = &self.client;
-        c.batch_execute("BEGIN").await?;
+        let what = "building the expected schema";
+        self.begin(what, "BEGIN").await?;
         let scratch = format!("yogaflow_expected_{}", std::process::id());
-        let result = async {
+        let build = async {
             let ms = migrations::up_to(super::Dialect::Postgres, version);
             build_scratch(c, &scratch, &ms, "failed on a scratch schema").await?;
             catalog::read_schema(c, &scratch).await
-        }
-        .await;
-        c.batch_execute("ROLLBACK").await?;
+        };
+        let result = self.watch.long(what, false, build).await;
+        self.end(what, "ROLLBACK").await?;
         result
     }
 
+    /// `count(*)` of each table, in one read-only transaction (so that behind any pooler the
+    /// watch knows which backend is counting: big tables take long).
     pub(super) async fn row_counts(&self, tables: &[String]) -> Result<Vec<(String, i64)>> {
-        let mut out = Vec::new();
-        for t in tables {
-            let sql = format!("SELECT count(*) FROM {}", super::quote_ident(t));
-            out.push((
-                t.clone(),
-                self.client.query_typed_one(&sql, &[]).await?.get(0),
-            ));
-        }
-        Ok(out)
+        let what = "counting rows";
+        self.begin(what, "BEGIN READ ONLY").await?;
+        let count = async {
+            let mut out = Vec::new();
+            for t in tables {
+                let sql = format!("SELECT count(*) FROM {}", super::quote_ident(t));
+                out.push((
+                    t.clone(),
+                    self.client.query_typed_one(&sql, &[]).await?.get(0),
+                ));
+            }
+            Ok::<_, Error>(out)
+        };
+        let result = self.watch.long(what, false, count).await;
+        self.end(what, "COMMIT").await?;
+        result
     }
 }
 
@@ -464,6 +549,32 @@ async fn undo(
         .map_err(|e| give_way_or(e, |e| migration_error(m, m.down, "could not be undone", e)))?;
     tx.batch_execute(&migrations::delete_sql(m)).await?;
     Ok(())
+}
+
+/// The statements of `step` inside `tx`; whether the transaction is to commit.
+async fn step_in(tx: &Transaction<'_>, step: Step<'_>) -> std::result::Result<bool, StepError> {
+    Ok(match step {
+        Step::Apply(m) => {
+            tx.batch_execute(m.up)
+                .await
+                .map_err(|e| give_way_or(e, |e| migration_error(m, m.up, "failed", e)))?;
+            tx.batch_execute(&migrations::record_sql(m)).await?;
+            true
+        }
+        Step::Undo {
+            migration: m,
+            allow_loss,
+        } => {
+            undo(tx, m, allow_loss).await?;
+            true
+        }
+        Step::Adopt(adoption) => {
+            adopt::adopt(tx, adoption).await?;
+            tx.batch_execute(&migrations::record_all_sql(adoption.migrations))
+                .await?;
+            adoption.mode == AdoptMode::Commit
+        }
+    })
 }
 
 fn seconds(d: Duration) -> String {
