@@ -197,9 +197,11 @@ pub async fn version_by_meaning(
 }
 
 /// The schema version of a database read as a source (`export`, `copy --from`): its history's,
-/// or, for one the backend made before this tool (no history), the version its schema has by
-/// meaning. Never writes to it.
-pub async fn source_version(db: &Database) -> Result<i32> {
+/// or, for one the backend made before this tool (no history), the newest version whose
+/// tables and columns it has ([`version_by_structure`]: what its data needs, never its
+/// defaults, checks, indexes or names). `readable`: whether values of a column type can be
+/// read. Never writes to it.
+pub async fn source_version(db: &Database, readable: &dyn Fn(&str) -> bool) -> Result<i32> {
     if db.read_history().await?.is_some() {
         return migrate::current_version(db).await;
     }
@@ -207,21 +209,54 @@ pub async fn source_version(db: &Database) -> Result<i32> {
     if !tables.iter().any(|t| APP_TABLES.contains(&t.as_str())) {
         return Ok(0);
     }
-    match version_by_meaning(db).await? {
+    match version_by_structure(db, readable).await? {
         Ok(v) => {
-            log::info!("the source has no migration history; its schema is version {v} by meaning");
+            log::info!(
+                "the source has no migration history; its tables and columns are those of \
+                 version {v}"
+            );
             Ok(v)
         }
-        Err((v, diffs)) => Err(Error::new(
+        Err((v, blocking)) => Err(Error::new(
             Kind::SchemaDiffers,
             format!(
-                "it has no migration history and its schema is no version of this binary by \
-                 meaning; closest is version {v}, which differs in {} place(s): {}",
-                diffs.len(),
-                joined(&diffs)
+                "it has no migration history, and its tables and columns are no version of \
+                 this binary's; the nearest is version {v}, for which it lacks {} thing(s): {}",
+                blocking.len(),
+                joined(&blocking)
             ),
         )),
     }
+}
+
+/// The newest version whose tables and columns a database has, with types whose values are
+/// `readable` (tables of a later version disqualify a version: reading at it would leave them
+/// behind); or, when none, the nearest version and exactly what blocks reading it there.
+pub async fn version_by_structure(
+    db: &Database,
+    readable: &dyn Fn(&str) -> bool,
+) -> Result<std::result::Result<i32, (i32, Vec<Difference>)>> {
+    let live = db.live_schema().await?;
+    let mut nearest: Option<(i32, Vec<Difference>)> = None;
+    for m in migrate::migrations(db.dialect()).iter().rev() {
+        let expected = db.expected_schema(m.version).await?;
+        let mut blocking = later_tables(&expected, &live);
+        blocking.extend(
+            crate::schema::diff(&expected, &live, true)
+                .into_iter()
+                .filter(|d| d.blocks_reading(readable)),
+        );
+        if blocking.is_empty() {
+            return Ok(Ok(m.version));
+        }
+        if nearest
+            .as_ref()
+            .is_none_or(|(_, d)| blocking.len() < d.len())
+        {
+            nearest = Some((m.version, blocking));
+        }
+    }
+    Ok(Err(nearest.unwrap_or_default()))
 }
 
 /// `MIGRATE_BASELINE=true` on a database with YogaFlow tables and no history: under the lock

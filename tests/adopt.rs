@@ -7,38 +7,6 @@ mod support;
 use std::process::Command;
 use support::*;
 
-/// The virtualenv .ci/run makes (YOGAFLOW_PYTHON overrides it).
-fn python() -> String {
-    std::env::var("YOGAFLOW_PYTHON").unwrap_or_else(|_| "/opt/yogaflow-py/bin/python".into())
-}
-
-/// Runs tests/python/backend.py COMMAND URL; its standard output.
-fn backend(command: &str, url: &str) -> String {
-    backend_with(command, url, &[])
-}
-
-/// [`backend`] with environment variables (`YOGAFLOW_PLAIN_JSON`).
-fn backend_with(command: &str, url: &str, env: &[(&str, &str)]) -> String {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/backend.py");
-    let out = Command::new(python())
-        .args([script, command, url])
-        .envs(env.iter().copied())
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "{}: {e} (the test backend's virtualenv: python3 -m venv /opt/yogaflow-py && \
-                 /opt/yogaflow-py/bin/pip install -r tests/python/requirements.txt)",
-                python()
-            )
-        });
-    assert!(
-        out.status.success(),
-        "backend.py {command}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 /// A SQLite file the backend made (`alembic` or `create-all`) and seeded, and its URL as the
 /// backend spells it (sqlite+aiosqlite://).
 fn seeded_sqlite(how: &str) -> (TempSqlite, String) {
@@ -131,7 +99,7 @@ fn copy_reads_an_alembic_sqlite_file_untouched_and_every_orm_object_arrives() {
     let before = std::fs::read(file.path()).unwrap();
     let (_, target) = pg();
     let r = run(&["copy", "--from", &source], &[("DATABASE_URL", &target)]);
-    r.assert_ok(&["its schema is version 5 by meaning"]);
+    r.assert_ok(&["its tables and columns are those of version 5"]);
     assert!(
         std::fs::read(file.path()).unwrap() == before,
         "the source file changed"

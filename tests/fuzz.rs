@@ -61,6 +61,7 @@ fn specs() -> Vec<TableSpec> {
         source_kinds: cols.iter().map(|(_, k)| *k).collect(),
         target_kinds: cols.iter().map(|(_, k)| *k).collect(),
         target_nullable: cols.iter().map(|_| true).collect(),
+        target_max_chars: cols.iter().map(|_| None).collect(),
         checksum: true,
     };
     let int4 = ColKind::Int { int4: true };

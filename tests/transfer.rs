@@ -251,7 +251,6 @@ fn bad_values_are_named_and_nothing_is_written() {
         ("UPDATE practice_sessions SET duration_seconds = 1099511627776 WHERE id = 1", "table practice_sessions, row id 1, column duration_seconds: out of range for a 4-byte integer: value 1099511627776"),
         ("UPDATE practice_history SET practiced_at = 'yesterday' WHERE id = 3", "table practice_history, row id 3, column practiced_at: not a timestamp"),
         ("UPDATE users SET is_active = 'maybe' WHERE id = 2", "table users, row id 2, column is_active: not a boolean"),
-        ("ALTER TABLE users ADD COLUMN nickname TEXT", "table users: the source has column nickname, which the target does not have"),
         // SQLite does not enforce foreign keys unless asked: real files hold orphans.
         ("PRAGMA foreign_keys = OFF; UPDATE practice_history SET user_id = 999 WHERE id = 3", "violates foreign key constraint \"practice_history_user_id_fkey\" (Key (user_id)=(999) is not present in table \"users\".)"),
         ("DROP INDEX ix_users_email; UPDATE users SET email = 'zoë@example.com' WHERE id = 2", "could not create unique index \"ix_users_email\""),
@@ -270,7 +269,7 @@ fn bad_values_are_named_and_nothing_is_written() {
 
         // The same file through export fails the same way, and leaves no half-written file
         // (where the value is bad in SQLite too: 2^40, orphans and duplicates are not).
-        let valid_in_sqlite = ["ALTER", "1099511627776", "999", "email"];
+        let valid_in_sqlite = ["1099511627776", "999", "email"];
         if !valid_in_sqlite.iter().any(|v| sql.contains(v)) {
             let dir = tempfile::tempdir().unwrap();
             let out = dir.path().join("x.json");
@@ -442,7 +441,7 @@ fn a_kill_in_the_middle_leaves_the_target_as_it_was() {
 }
 
 /// A developer's SQLite file as the backend made it: no history (Alembic's table instead).
-/// `copy --from` and `export` read it as it is, at the version its schema has by meaning,
+/// `copy --from` and `export` read it as it is, at the newest version whose tables and columns it has,
 /// and never write to it (its bytes are the same afterwards).
 #[test]
 fn a_source_without_history_is_read_as_it_is() {
@@ -459,7 +458,7 @@ fn a_source_without_history_is_read_as_it_is() {
         &["copy", "--from", &source.url()],
         &[("DATABASE_URL", &url)],
     );
-    r.assert_ok(&["its schema is version 5 by meaning"]);
+    r.assert_ok(&["its tables and columns are those of version 5"]);
     assert_same(
         &export_tables(&url),
         &want,

@@ -244,6 +244,14 @@ impl Database {
         each!(self, d => d.expected_schema(version).await)
     }
 
+    /// The highest id each of `tables` ever handed out, where the database remembers more than
+    /// its rows show (ids of deleted rows): PostgreSQL's identity sequence, SQLite's
+    /// `sqlite_sequence` for a table made with AUTOINCREMENT. Tables it knows nothing of are
+    /// left out.
+    pub async fn id_high_water(&self, tables: &[String]) -> Result<Vec<(String, i64)>> {
+        each!(self, d => d.id_high_water(tables).await)
+    }
+
     /// `count(*)` of each of `tables`.
     pub async fn row_counts(&self, tables: &[String]) -> Result<Vec<(String, i64)>> {
         each!(self, d => d.row_counts(tables).await)

@@ -133,6 +133,22 @@ fn is_varchar(t: &str) -> bool {
 }
 
 impl Difference {
+    /// Whether this keeps a database from being read as a source at the version compared
+    /// with (`export`, `copy --from`): what its data needs is missing (a table, a column, a
+    /// table of a later version), or a column's type is one whose values `readable` says
+    /// cannot be read. Defaults, checks, keys, indexes, their names, ON DELETE rules and
+    /// lengths never block reading: values are checked row by row as they are read.
+    pub fn blocks_reading(&self, readable: impl Fn(&str) -> bool) -> bool {
+        match self {
+            Difference::Table { side, .. } | Difference::Column { side, .. } => {
+                *side == Side::Missing
+            }
+            Difference::LaterTable { .. } => true,
+            Difference::Type { have, .. } => !readable(have),
+            _ => false,
+        }
+    }
+
     /// Whether `baseline --repair` can make this as the contract wants without losing or
     /// guessing anything: something missing that the migrations define (index, check, foreign
     /// key, unique constraint, default, NOT NULL), `json` where the contract has `jsonb`,

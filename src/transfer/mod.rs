@@ -7,6 +7,7 @@
 //! first (migrations commit on their own, as `up` would), and refuse a target that is newer
 //! than the source: data shaped for an older schema cannot be trusted to fit a newer one.
 
+pub mod json;
 pub mod progress;
 pub mod read;
 pub mod value;
@@ -71,6 +72,14 @@ fn nullable(schema: &Schema, table: &str, cols: &[String]) -> Vec<bool> {
         .collect()
 }
 
+/// The most characters each of `cols` of `table` takes, from its `varchar(n)` (PostgreSQL's
+/// `character varying(n)`, SQLite's declared `VARCHAR(n)`).
+fn max_chars(schema: &Schema, table: &str, cols: &[String]) -> Vec<Option<usize>> {
+    cols.iter()
+        .map(|c| value::varchar_length(&schema.tables[table].columns[c].data_type))
+        .collect()
+}
+
 /// The YogaFlow tables of `schema` in load order.
 fn app_tables(schema: &Schema) -> Vec<String> {
     load_order(schema)
@@ -111,21 +120,19 @@ fn pair_specs(
             missing.join(", ")
         )));
     }
+    log_left_behind(source, target);
     for t in app_tables(target) {
-        let cols = columns(source, &t);
-        if let Some(extra) = cols
-            .iter()
-            .find(|c| !target.tables[&t].columns.contains_key(*c))
-        {
-            return Err(Error::data(format!(
-                "table {t}: the source has column {extra}, which the target does not have"
-            )));
-        }
+        // The target's columns are the contract's; the source's others stay behind.
+        let cols: Vec<String> = columns(source, &t)
+            .into_iter()
+            .filter(|c| target.tables[&t].columns.contains_key(c))
+            .collect();
         specs.push(TableSpec {
             checksum: false,
             source_kinds: kinds(source, &t, &cols, sd)?,
             target_kinds: kinds(target, &t, &cols, td)?,
             target_nullable: nullable(target, &t, &cols),
+            target_max_chars: max_chars(target, &t, &cols),
             columns: cols,
             name: t,
         });
@@ -168,28 +175,81 @@ pub async fn export(config: &Config, url: &DbUrl, args: &ExportArgs) -> Result<(
     let db = Database::open(url, config.for_reading())
         .await
         .map_err(source)?;
-    let version = crate::adopt::source_version(&db).await.map_err(source)?;
-    let live = db.live_schema().await?;
     let dialect = db.dialect();
-    let specs = export_specs(&live, dialect)?;
+    let version = crate::adopt::source_version(&db, &readable(dialect))
+        .await
+        .map_err(source)?;
+    let live = db.live_schema().await?;
+    let contract = db.expected_schema(version).await?;
+    log_left_behind(&live, &contract);
+    let specs = export_specs(&live, &contract, dialect)?;
     let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
     let totals = db.row_counts(&names).await?;
+    let high_water = db.id_high_water(&names).await?;
     let mut reader = spawn_reader(url, config.for_reading(), specs)?;
     let target = ExportTarget::new(&args.out);
     let mut out = std::io::BufWriter::with_capacity(1 << 20, target.create()?);
-    let result = write_export(&mut out, &mut reader, &totals, version, dialect).await;
+    let header = ExportHeader {
+        version,
+        dialect,
+        high_water,
+    };
+    let result = write_export(&mut out, &mut reader, &totals, &header).await;
     drop(out);
     target.finish(result, version)
 }
 
-/// Specs for exporting every YogaFlow table of `live`, each column read as it is.
-fn export_specs(live: &Schema, dialect: Dialect) -> Result<Vec<TableSpec>> {
+/// Whether a column type of `dialect` is one whose values a transfer reads.
+fn readable(dialect: Dialect) -> impl Fn(&str) -> bool {
+    move |data_type: &str| kind_of(data_type, dialect == Dialect::Postgres).is_some()
+}
+
+/// Names what a source holds beyond the contract (`contract`: the schema its version has),
+/// which a transfer leaves behind: its own tables, and columns the contract's tables lack.
+fn log_left_behind(source: &Schema, contract: &Schema) {
+    let mut behind: Vec<String> = Vec::new();
+    for (t, table) in &source.tables {
+        match contract.tables.get(t) {
+            None => behind.push(format!("table {t}")),
+            Some(want) => behind.extend(
+                table
+                    .columns
+                    .keys()
+                    .filter(|c| !want.columns.contains_key(*c))
+                    .map(|c| format!("column {t}.{c}")),
+            ),
+        }
+    }
+    if !behind.is_empty() {
+        log::info!(
+            "left behind, outside the contract: {} (the source keeps them)",
+            behind.join(", ")
+        );
+    }
+}
+
+/// Specs for exporting the contract's tables and columns (`contract`) of `live`, each column
+/// read as it is.
+fn export_specs(live: &Schema, contract: &Schema, dialect: Dialect) -> Result<Vec<TableSpec>> {
     let mut specs = Vec::new();
-    for t in app_tables(live) {
-        let cols = columns(live, &t);
+    for t in app_tables(contract) {
+        let cols = columns(contract, &t);
+        let has = |c: &String| {
+            live.tables
+                .get(&t)
+                .is_some_and(|l| l.columns.contains_key(c))
+        };
+        if let Some(c) = cols.iter().find(|c| !has(c)) {
+            return Err(Error::data(format!(
+                "table {t}: the source lacks column {c}, which its schema version has; nothing \
+                 was written"
+            )));
+        }
         let k = kinds(live, &t, &cols, dialect)?;
         specs.push(TableSpec {
-            target_nullable: nullable(live, &t, &cols),
+            target_nullable: nullable(contract, &t, &cols),
+            // What import would refuse is refused here already: an export always reads back.
+            target_max_chars: max_chars(contract, &t, &cols),
             name: t,
             columns: cols,
             source_kinds: k.clone(),
@@ -259,19 +319,34 @@ impl<'a> ExportTarget<'a> {
 
 /// Writes the export document to `out`: the header, each table's rows as the reader delivers
 /// them (with progress against `totals`), and the closing braces; flushes at the end.
+/// What an export's header says besides its format.
+struct ExportHeader {
+    version: i32,
+    dialect: Dialect,
+    /// The highest id each table handed out (`id_high_water`; older readers ignore it).
+    high_water: Vec<(String, i64)>,
+}
+
 async fn write_export(
     out: &mut impl Write,
     reader: &mut Reader,
     totals: &[(String, i64)],
-    version: i32,
-    dialect: Dialect,
+    header: &ExportHeader,
 ) -> Result<()> {
     let exported_at = value::format_iso(time::OffsetDateTime::now_utc());
+    let marks: serde_json::Map<String, serde_json::Value> = header
+        .high_water
+        .iter()
+        .map(|(t, n)| (t.clone(), (*n).into()))
+        .collect();
     write!(
         out,
-        "{{\"format\":\"yogaflow-export\",\"format_version\":1,\"schema_version\":{version},\
-         \"source_dialect\":\"{}\",\"exported_at\":\"{exported_at}\",\"tables\":{{",
-        dialect.name()
+        "{{\"format\":\"yogaflow-export\",\"format_version\":1,\"schema_version\":{},\
+         \"source_dialect\":\"{}\",\"exported_at\":\"{exported_at}\",\"id_high_water\":{},\
+         \"tables\":{{",
+        header.version,
+        header.dialect.name(),
+        serde_json::Value::Object(marks)
     )?;
     let mut first_table = true;
     // The current table's progress, and whether no row of it is written yet.
@@ -279,7 +354,7 @@ async fn write_export(
     let mut keys: Vec<Vec<u8>> = Vec::new();
     loop {
         match reader.next().await? {
-            Event::Header { .. } => {}
+            Event::Header { .. } | Event::HighWater(_) => {}
             Event::Table(spec) => {
                 let total = totals
                     .iter()
@@ -357,32 +432,60 @@ pub fn peek_version(prefix: &[u8]) -> Option<i32> {
     digits.parse().ok()
 }
 
+/// The schema version an export's header names, checked against this binary's migrations and
+/// named in the file's own terms (never as a flag nobody passed).
+fn file_version(prefix: &[u8], file: &Path, destination: &DbUrl) -> Result<i32> {
+    let version = peek_version(prefix).ok_or_else(|| {
+        Error::data(format!(
+            "{}: no schema_version at its start: not a file written by yogaflow-migrate export",
+            file.display()
+        ))
+    })?;
+    let dialect = match destination {
+        DbUrl::Postgres(_) => Dialect::Postgres,
+        DbUrl::Sqlite(_) => Dialect::Sqlite,
+    };
+    let known = migrate::migrations(dialect);
+    let latest = known.last().map_or(0, |m| m.version);
+    if version != 0 && !known.iter().any(|m| m.version == version) {
+        return Err(Error::data(format!(
+            "{}: its header says schema_version {version}, which this binary does not know \
+             (it knows 1 to {latest}): import it with the yogaflow-migrate that exported it, \
+             or a newer one; nothing was written",
+            file.display()
+        )));
+    }
+    Ok(version)
+}
+
 /// Runs `import`.
 pub async fn import(config: &Config, destination: &DbUrl, args: &ImportArgs) -> Result<()> {
     use std::io::Read as _;
+    let unreadable = |e: std::io::Error| {
+        Error::config(format!("cannot read {}: {e}", args.file.display())).with_source(e)
+    };
     let mut input: Box<dyn std::io::Read + Send> = if args.file.as_os_str() == "-" {
         Box::new(std::io::stdin())
     } else {
-        Box::new(std::fs::File::open(&args.file).map_err(|e| {
-            Error::config(format!("cannot read {}", args.file.display())).with_source(e)
-        })?)
+        if args.file.is_dir() {
+            return Err(Error::config(format!(
+                "{} is a directory: name the file `export` wrote",
+                args.file.display()
+            )));
+        }
+        Box::new(std::fs::File::open(&args.file).map_err(unreadable)?)
     };
     let mut prefix = vec![0u8; 64 * 1024];
     let mut filled = 0;
     while filled < prefix.len() {
-        let n = input.read(&mut prefix[filled..])?;
+        let n = input.read(&mut prefix[filled..]).map_err(unreadable)?;
         if n == 0 {
             break;
         }
         filled += n;
     }
     prefix.truncate(filled);
-    let version = peek_version(&prefix).ok_or_else(|| {
-        Error::data(format!(
-            "{}: no schema_version at its start: not a file written by yogaflow-migrate export",
-            args.file.display()
-        ))
-    })?;
+    let version = file_version(&prefix, &args.file, destination)?;
     log::info!(
         "importing {} (schema version {version}) into {destination}",
         args.file.display()
@@ -393,7 +496,14 @@ pub async fn import(config: &Config, destination: &DbUrl, args: &ImportArgs) -> 
     let specs = pair_specs(&live, dialect, &live, dialect)?;
     let stream: Box<dyn std::io::Read + Send> = Box::new(std::io::Cursor::new(prefix).chain(input));
     let reader = Reader::spawn(move |tx| read::json_reader(stream, specs, tx))?;
-    load(&mut db, reader, &app_tables(&live), args.replace, false).await
+    load(
+        &mut db,
+        reader,
+        &app_tables(&live),
+        (args.replace, false),
+        Vec::new(),
+    )
+    .await
 }
 
 /// Runs `copy`; `destination` is `--to` or `DATABASE_URL`.
@@ -407,7 +517,9 @@ pub async fn copy(config: &Config, destination: &DbUrl, args: &CopyArgs) -> Resu
     let src = Database::open(&source, config.for_reading())
         .await
         .map_err(side)?;
-    let version = crate::adopt::source_version(&src).await.map_err(side)?;
+    let version = crate::adopt::source_version(&src, &readable(src.dialect()))
+        .await
+        .map_err(side)?;
     let source_schema = src.live_schema().await.map_err(side)?;
     let target = |e: Error| e.context(format!("target {destination}"));
     let mut db = align_destination(config, destination, version)
@@ -418,14 +530,19 @@ pub async fn copy(config: &Config, destination: &DbUrl, args: &CopyArgs) -> Resu
     for spec in &mut specs {
         spec.checksum = !args.no_verify;
     }
+    // The ids the source handed out beyond its rows (deleted rows): never handed out again.
+    let high_water = src
+        .id_high_water(&app_tables(&source_schema))
+        .await
+        .map_err(side)?;
     drop(src);
     let reader = spawn_reader(&source, config.for_reading(), specs)?;
     load(
         &mut db,
         reader,
         &app_tables(&target_schema),
-        args.replace,
-        !args.no_verify,
+        (args.replace, !args.no_verify),
+        high_water,
     )
     .await
 }
@@ -437,8 +554,8 @@ async fn load(
     db: &mut Database,
     mut reader: Reader,
     tables: &[String],
-    replace: bool,
-    verify: bool,
+    (replace, verify): (bool, bool),
+    mut high_water: Vec<(String, i64)>,
 ) -> Result<()> {
     let counts = db.row_counts(tables).await?;
     let occupied: Vec<String> = counts
@@ -459,6 +576,7 @@ async fn load(
     loop {
         match reader.next().await? {
             Event::Header { .. } => {}
+            Event::HighWater(marks) => high_water.extend(marks),
             Event::Table(spec) => {
                 sink.start_table(&spec).await?;
                 let progress = TableProgress::start(&spec.name, None);
@@ -492,7 +610,7 @@ async fn load(
             "the reader stopped in the middle of a table",
         ));
     }
-    sink.commit(tables).await?;
+    sink.commit(tables, &high_water).await?;
     let total: u64 = summary.iter().map(|s| s.1).sum();
     log::info!(
         "loaded {total} rows into {} tables in {:.2} s{}",

@@ -2,11 +2,11 @@
 //! thread of its own (so reading, converting and writing use both cores) and handed to the
 //! writer as [`Event`]s through a bounded channel: memory stays flat whatever the size.
 
-use super::value::{convert, json_null_rule, raw_from_json, ColKind, Raw, Value};
+pub use super::json::json_reader;
+use super::value::{convert, json_null_rule, ColKind, Raw, Value};
 use crate::db::quote_ident;
 use crate::error::{excerpt, Error, Result};
 use crate::url::{PgUrl, SqliteUrl};
-use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::hash::Hasher;
 use tokio::sync::mpsc::Sender;
 
@@ -28,6 +28,9 @@ pub struct TableSpec {
     pub target_kinds: Vec<ColKind>,
     /// Whether each target column allows NULL (for the JSON null rule, see `value`).
     pub target_nullable: Vec<bool>,
+    /// The most characters each target column takes (`varchar(n)`), if it has a bound:
+    /// checked here, so that SQLite, which would store anything, answers as PostgreSQL does.
+    pub target_max_chars: Vec<Option<usize>>,
     /// Whether the reader computes the content checksum (only `copy` compares it).
     pub checksum: bool,
 }
@@ -39,6 +42,9 @@ pub enum Event {
         /// Schema version the export was taken at.
         schema_version: i32,
     },
+    /// The highest id each table ever handed out, where the source remembers more than its
+    /// rows show: the target's ids continue past it, so no id of a deleted row comes back.
+    HighWater(Vec<(String, i64)>),
     /// A table starts; rows follow.
     Table(TableSpec),
     /// Converted rows of the current table.
@@ -144,34 +150,57 @@ impl Checksum {
     }
 }
 
-/// Converts one row of raw values for `spec`, naming table, row id, column and value when a
-/// value does not fit. `original(i)` gives column `i`'s raw value again for that message, so
-/// the common case formats nothing.
+/// The values of one row (the `row`-th of its table, from 1), converted for the target, with
+/// the rules every route (`copy`, `import`, either dialect) shares: a value that does not
+/// convert, a row without its id (PostgreSQL refuses it; SQLite would hand out a new id), and
+/// text longer than the column's `varchar(n)` (SQLite would store it) are refused, named by
+/// table, row, column and value.
 pub fn convert_row(
     spec: &TableSpec,
+    row: u64,
     raws: Vec<Raw>,
     original: &dyn Fn(usize) -> Raw,
 ) -> Result<Vec<Value>> {
+    let id = || {
+        let i = spec.columns.iter().position(|c| c == "id");
+        i.map(|j| format!("row id {}", original(j)))
+            .unwrap_or_else(|| format!("row {row}"))
+    };
     let mut out = Vec::with_capacity(raws.len());
     for (i, (raw, kind)) in raws.into_iter().zip(&spec.target_kinds).enumerate() {
         let nullable = spec.target_nullable.get(i).copied().unwrap_or(true);
-        match convert(raw, *kind).map(|v| json_null_rule(v, *kind, nullable)) {
-            Ok(v) => out.push(v),
-            Err(why) => {
-                let id = spec
-                    .columns
-                    .iter()
-                    .position(|c| c == "id")
-                    .map(|j| original(j).to_string())
-                    .unwrap_or_else(|| "?".into());
-                return Err(Error::data(format!(
-                    "table {}, row id {id}, column {}: {why}: value {}",
+        let column = &spec.columns[i];
+        let v = convert(raw, *kind)
+            .map(|v| json_null_rule(v, *kind, nullable))
+            .map_err(|why| {
+                Error::data(format!(
+                    "table {}, {}, column {column}: {why}: value {}",
                     spec.name,
-                    spec.columns[i],
+                    id(),
                     original(i)
+                ))
+            })?;
+        if column == "id" && v == Value::Null {
+            return Err(Error::data(format!(
+                "table {}, row {row}: its id is missing, null or empty: every row needs its \
+                 own (PostgreSQL refuses one without, SQLite would give it a new one); nothing \
+                 was written",
+                spec.name
+            )));
+        }
+        if let (Value::Text(t), Some(Some(max))) = (&v, spec.target_max_chars.get(i)) {
+            let chars = t.chars().count();
+            if chars > *max {
+                return Err(Error::data(format!(
+                    "table {}, {}, column {column}: {chars} characters, longer than the \
+                     {max} the column takes (varchar({max})): value {}; nothing was written",
+                    spec.name,
+                    id(),
+                    excerpt(t)
                 )));
             }
         }
+        out.push(v);
     }
     Ok(out)
 }
@@ -204,12 +233,14 @@ pub fn sqlite_reader(target: SqliteUrl, tables: Vec<TableSpec>, tx: Sender<Event
             let mut rows = stmt.query([])?;
             let mut batch = Vec::with_capacity(BATCH);
             let mut sum = Checksum::new(spec.checksum);
+            let mut at = 0u64;
             while let Some(row) = rows.next()? {
+                at += 1;
                 let mut raws = Vec::with_capacity(n);
                 for i in 0..n {
                     raws.push(sqlite_raw(row.get_ref(i)?));
                 }
-                let values = convert_row(&spec, raws, &|i| {
+                let values = convert_row(&spec, at, raws, &|i| {
                     row.get_ref(i).map(sqlite_raw).unwrap_or(Raw::Null)
                 })?;
                 sum.add(&values);
@@ -318,13 +349,15 @@ pub fn pg_reader(
                 futures_util::pin_mut!(stream);
                 let mut batch = Vec::with_capacity(BATCH);
                 let mut sum = Checksum::new(spec.checksum);
+                let mut at = 0u64;
                 while let Some(row) = stream.next().await {
                     let row = row?;
+                    at += 1;
                     let mut raws = Vec::with_capacity(spec.columns.len());
                     for (i, kind) in spec.source_kinds.iter().enumerate() {
                         raws.push(pg_raw(&row, i, *kind)?);
                     }
-                    let values = convert_row(&spec, raws, &|i| {
+                    let values = convert_row(&spec, at, raws, &|i| {
                         pg_raw(&row, i, spec.source_kinds[i]).unwrap_or(Raw::Null)
                     })?;
                     sum.add(&values);
@@ -353,271 +386,4 @@ pub fn pg_reader(
             })
             .await;
     });
-}
-
-/// Streams a JSON export on the calling (dedicated) thread. `tables` are the target's tables;
-/// a table or column the target does not have is an error naming it.
-pub fn json_reader(
-    input: Box<dyn std::io::Read + Send>,
-    tables: Vec<TableSpec>,
-    tx: Sender<Event>,
-) {
-    let reader = std::io::BufReader::with_capacity(1 << 20, input);
-    let mut de = serde_json::Deserializer::from_reader(reader);
-    let ctx = JsonCtx {
-        tables,
-        tx: &tx,
-        header: std::cell::Cell::new(None),
-        seen_tables: std::cell::Cell::new(false),
-        failure: std::cell::RefCell::new(None),
-    };
-    let result = Document(&ctx).deserialize(&mut de).and_then(|()| de.end());
-    if let Some(e) = ctx.failure.take() {
-        let _ = tx.blocking_send(Event::Failed(e));
-    } else if let Err(e) = result {
-        if !e.to_string().contains(STOPPED) {
-            let _ = tx.blocking_send(Event::Failed(Error::data(format!(
-                "the JSON file is malformed or truncated: {e}"
-            ))));
-        }
-    } else if ctx.header.get().is_none() {
-        let _ = tx.blocking_send(Event::Failed(Error::data(
-            "the JSON file has no schema_version: it was not written by yogaflow-migrate export",
-        )));
-    } else if !ctx.seen_tables.get() {
-        let _ = tx.blocking_send(Event::Failed(Error::data(
-            "the JSON file has no tables: it was not written by yogaflow-migrate export, or is truncated",
-        )));
-    } else {
-        let _ = tx.blocking_send(Event::End);
-    }
-}
-
-/// Marker for "the writer went away": not an error of the file.
-const STOPPED: &str = "yogaflow: reader stopped";
-
-struct JsonCtx<'a> {
-    tables: Vec<TableSpec>,
-    tx: &'a Sender<Event>,
-    header: std::cell::Cell<Option<i32>>,
-    /// Whether the `tables` object was read to its end.
-    seen_tables: std::cell::Cell<bool>,
-    /// A data error found while reading (kept whole: serde's errors only carry text).
-    failure: std::cell::RefCell<Option<Error>>,
-}
-
-impl JsonCtx<'_> {
-    fn send<E: serde::de::Error>(&self, event: Event) -> std::result::Result<(), E> {
-        self.tx.blocking_send(event).map_err(|_| E::custom(STOPPED))
-    }
-
-    fn fail<E: serde::de::Error>(&self, e: Error) -> E {
-        let text = e.to_string();
-        *self.failure.borrow_mut() = Some(e);
-        E::custom(text)
-    }
-}
-
-struct Document<'c, 'a>(&'c JsonCtx<'a>);
-
-impl<'de> DeserializeSeed<'de> for Document<'_, '_> {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Document<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a yogaflow-migrate export object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
-        let ctx = self.0;
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
-                "format" => {
-                    let f: String = map.next_value()?;
-                    if f != "yogaflow-export" {
-                        return Err(ctx.fail(Error::data(format!(
-                            "the file's format is '{f}', not yogaflow-export"
-                        ))));
-                    }
-                }
-                "format_version" => {
-                    let v: u32 = map.next_value()?;
-                    if v != 1 {
-                        return Err(ctx.fail(Error::data(format!(
-                            "format_version {v} is not supported (this binary reads 1)"
-                        ))));
-                    }
-                }
-                "schema_version" => {
-                    let v: i32 = map.next_value()?;
-                    ctx.header.set(Some(v));
-                    ctx.send(Event::Header { schema_version: v })?;
-                }
-                "tables" => {
-                    if ctx.header.get().is_none() {
-                        return Err(ctx.fail(Error::data(
-                            "schema_version must come before tables in the JSON file",
-                        )));
-                    }
-                    map.next_value_seed(Tables(ctx))?;
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-struct Tables<'c, 'a>(&'c JsonCtx<'a>);
-
-impl<'de> DeserializeSeed<'de> for Tables<'_, '_> {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Tables<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an object of tables")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
-        let ctx = self.0;
-        let mut seen: Vec<String> = Vec::new();
-        while let Some(name) = map.next_key::<String>()? {
-            let Some(spec) = ctx.tables.iter().find(|t| t.name == name).cloned() else {
-                return Err(ctx.fail(Error::data(format!(
-                    "table {} in the JSON file does not exist in the target database",
-                    excerpt(&name)
-                ))));
-            };
-            if seen.contains(&name) {
-                return Err(ctx.fail(Error::data(format!(
-                    "table {name} appears twice in the JSON file"
-                ))));
-            }
-            seen.push(name.clone());
-            ctx.send(Event::Table(spec.clone()))?;
-            let sum = map.next_value_seed(Rows { ctx, spec: &spec })?;
-            let (rows, checksum) = sum.result();
-            ctx.send(Event::TableDone { rows, checksum })?;
-        }
-        // An export holds every table of its schema version, empty ones too: a file without
-        // one is truncated or foreign, and loading it with --replace would empty that table.
-        let missing: Vec<&str> = ctx
-            .tables
-            .iter()
-            .map(|t| t.name.as_str())
-            .filter(|t| !seen.iter().any(|s| s == t))
-            .collect();
-        if !missing.is_empty() {
-            return Err(ctx.fail(Error::data(format!(
-                "the JSON file lacks table(s) {}: an export holds every table of its schema \
-                 version, so this one is truncated or was not written by yogaflow-migrate \
-                 export; nothing was written",
-                missing.join(", ")
-            ))));
-        }
-        ctx.seen_tables.set(true);
-        Ok(())
-    }
-}
-
-struct Rows<'c, 'a, 's> {
-    ctx: &'c JsonCtx<'a>,
-    spec: &'s TableSpec,
-}
-
-impl<'de> DeserializeSeed<'de> for Rows<'_, '_, '_> {
-    type Value = Checksum;
-    fn deserialize<D: serde::Deserializer<'de>>(
-        self,
-        d: D,
-    ) -> std::result::Result<Checksum, D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Rows<'_, '_, '_> {
-    type Value = Checksum;
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an array of rows")
-    }
-
-    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> std::result::Result<Checksum, S::Error> {
-        let mut batch = Vec::with_capacity(BATCH);
-        let mut sum = Checksum::new(self.spec.checksum);
-        while let Some(raws) = seq.next_element_seed(RowSeed {
-            ctx: self.ctx,
-            spec: self.spec,
-        })? {
-            // JSON values are gone once converted: keep the row for the error message.
-            let copy = raws.clone();
-            let values = convert_row(self.spec, raws, &|i| copy[i].clone())
-                .map_err(|e| self.ctx.fail::<S::Error>(e))?;
-            sum.add(&values);
-            batch.push(values);
-            if batch.len() == BATCH {
-                self.ctx.send(Event::Rows(std::mem::replace(
-                    &mut batch,
-                    Vec::with_capacity(BATCH),
-                )))?;
-            }
-        }
-        self.ctx.send(Event::Rows(batch))?;
-        Ok(sum)
-    }
-}
-
-struct RowSeed<'c, 'a, 's> {
-    ctx: &'c JsonCtx<'a>,
-    spec: &'s TableSpec,
-}
-
-impl<'de> DeserializeSeed<'de> for RowSeed<'_, '_, '_> {
-    type Value = Vec<Raw>;
-    fn deserialize<D: serde::Deserializer<'de>>(
-        self,
-        d: D,
-    ) -> std::result::Result<Vec<Raw>, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for RowSeed<'_, '_, '_> {
-    type Value = Vec<Raw>;
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a row object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Vec<Raw>, A::Error> {
-        let spec = self.spec;
-        let mut raws = vec![Raw::Null; spec.columns.len()];
-        while let Some(column) = map.next_key::<String>()? {
-            let Some(i) = spec.columns.iter().position(|c| *c == column) else {
-                return Err(self.ctx.fail(Error::data(format!(
-                    "table {}: column {} in the JSON file does not exist in the target database",
-                    spec.name,
-                    excerpt(&column)
-                ))));
-            };
-            let v: serde_json::Value = map.next_value()?;
-            raws[i] = raw_from_json(v, spec.target_kinds[i]).map_err(|why| {
-                self.ctx.fail::<A::Error>(Error::data(format!(
-                    "table {}, column {column}: {why}",
-                    spec.name
-                )))
-            })?;
-        }
-        Ok(raws)
-    }
 }

@@ -143,6 +143,7 @@ pub fn sqlite_checksum(c: &rusqlite::Connection, spec: &TableSpec) -> Result<(u6
 pub async fn reset_sequences(
     tx: &tokio_postgres::Transaction<'_>,
     tables: &[String],
+    high_water: &[(String, i64)],
 ) -> Result<()> {
     use tokio_postgres::SimpleQueryMessage::Row;
     for t in tables {
@@ -162,16 +163,20 @@ pub async fn reset_sequences(
             continue;
         };
         let sequence = row.get(0).unwrap_or_default();
-        let next = match (row.get(1), row.get(2)) {
-            // An empty table starts again where the sequence starts.
-            (None, _) => String::new(),
+        // The source's high-water mark counts as a row: ids of its deleted rows stay used.
+        let mark = high_water.iter().find(|(n, _)| n == t).map(|(_, h)| *h);
+        let max = match (row.get(1).and_then(|m| m.parse::<i64>().ok()), mark) {
+            (Some(m), Some(h)) => Some(m.max(h)),
+            (m, h) => m.or(h),
+        };
+        let next = match max {
+            // An empty table with no mark starts again where the sequence starts.
+            None => String::new(),
             // The next id is max + 1; an exhausted int4 fails on that insert, not here.
-            (Some(max), Some(seqmax)) => {
-                let max: i64 = max.parse().unwrap_or(0);
-                let seqmax: i64 = seqmax.parse().unwrap_or(i64::MAX);
+            Some(max) => {
+                let seqmax: i64 = row.get(2).and_then(|s| s.parse().ok()).unwrap_or(i64::MAX);
                 format!(" WITH {}", max.saturating_add(1).min(seqmax))
             }
-            (Some(max), None) => format!(" WITH {}", max.parse::<i64>().unwrap_or(0) + 1),
         };
         tx.batch_execute(&format!("ALTER SEQUENCE {sequence} RESTART{next}"))
             .await
@@ -325,6 +330,12 @@ impl<'a> Sink<'a> {
                     db: lite,
                     open: true,
                 };
+                // Foreign keys checked at COMMIT (and named before it, see `commit`), as
+                // PostgreSQL's deferred rebuild does: the order of the tables in a file does
+                // not matter on either.
+                txn.db
+                    .call(|c| Ok(c.execute_batch("PRAGMA defer_foreign_keys = ON")?))
+                    .await?;
                 if empty_first {
                     let tables = tables.to_vec();
                     txn.db
@@ -431,7 +442,7 @@ impl<'a> Sink<'a> {
     }
 
     /// Rebuilds deferred constraints, moves sequences past the largest id, and commits.
-    pub async fn commit(self, tables: &[String]) -> Result<()> {
+    pub async fn commit(self, tables: &[String], high_water: &[(String, i64)]) -> Result<()> {
         match self {
             Sink::Postgres {
                 tx,
@@ -448,7 +459,7 @@ impl<'a> Sink<'a> {
                         start.elapsed().as_secs_f64()
                     );
                 }
-                let sequences = reset_sequences(&tx, tables);
+                let sequences = reset_sequences(&tx, tables, high_water);
                 watch
                     .long("moving the id sequences", false, sequences)
                     .await?;
@@ -459,11 +470,36 @@ impl<'a> Sink<'a> {
                 committed?;
             }
             Sink::Sqlite { mut txn, .. } => {
+                txn.db.call(|c| refuse_orphans(c)).await?;
                 txn.db.call(|c| Ok(c.execute_batch("COMMIT")?)).await?;
                 txn.open = false;
             }
         }
         Ok(())
+    }
+}
+
+/// Refuses a load that left a row whose foreign key finds no parent (SQLite, before COMMIT:
+/// the deferred check would only say "FOREIGN KEY constraint failed"), naming the row.
+fn refuse_orphans(c: &rusqlite::Connection) -> Result<()> {
+    let mut stmt = c.prepare("PRAGMA foreign_key_check")?;
+    let orphan = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<i64>>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?
+        .next()
+        .transpose()?;
+    match orphan {
+        Some((table, rowid, parent)) => Err(Error::data(format!(
+            "the loaded rows break a constraint: table {table}, row id {}, refers to a row \
+             {parent} does not have; nothing was written",
+            rowid.map_or("?".to_string(), |r| r.to_string())
+        ))),
+        None => Ok(()),
     }
 }
 

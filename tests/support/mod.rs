@@ -8,6 +8,7 @@
 //! - [`sqlite`]: temporary SQLite files.
 //! - [`run`]: runs of the real binary and the assertions on their outcome.
 //! - [`host`]: commands as the server user, free ports, waiting.
+//! - [`python`]: the Python backend's real client (SQLAlchemy), for adoption and transfers.
 //! - [`wedge`]: a proxy that wedges a connection at a chosen message.
 #![allow(dead_code)]
 
@@ -15,6 +16,7 @@ mod certs;
 mod host;
 mod net;
 mod pg;
+mod python;
 mod run;
 mod sqlite;
 mod wedge;
@@ -28,6 +30,8 @@ pub use host::{free_port, wait_until};
 pub use net::{BlackHole, CutProxy, PgBouncer};
 #[allow(unused_imports)]
 pub use pg::{cluster, password_cluster, percent, PgCluster, PgOptions, PASSWORD};
+#[allow(unused_imports)]
+pub use python::{backend, backend_with, python};
 #[allow(unused_imports)]
 pub use run::{
     assert_no_secret, bin, program, race, run, run_bounded, run_in, spawn, spawn_command, Run,

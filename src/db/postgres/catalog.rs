@@ -292,6 +292,29 @@ pub fn quote_literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
+/// For each of `tables` with an id sequence (identity or SERIAL), the highest id it handed out.
+pub async fn id_high_water(client: &Client, tables: &[String]) -> Result<Vec<(String, i64)>> {
+    let mut out = Vec::new();
+    for t in tables {
+        let sequence: Option<String> = client
+            .query_typed_one(
+                "SELECT pg_get_serial_sequence($1, 'id')",
+                &[(&quote_ident(t), TEXT)],
+            )
+            .await?
+            .get(0);
+        let Some(sequence) = sequence else { continue };
+        let sql = format!(
+            "SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM {sequence}"
+        );
+        let high: i64 = client.query_typed_one(&sql, &[]).await?.get(0);
+        if high > 0 {
+            out.push((t.clone(), high));
+        }
+    }
+    Ok(out)
+}
+
 /// The oldest open transactions of other sessions in this database, for the log: the app
 /// transaction holding a lock a migration waits for is among them.
 pub async fn open_transactions(client: &Client) -> String {

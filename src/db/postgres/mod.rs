@@ -475,6 +475,11 @@ impl Postgres {
         result
     }
 
+    pub(super) async fn id_high_water(&self, tables: &[String]) -> Result<Vec<(String, i64)>> {
+        let read = catalog::id_high_water(&self.client, tables);
+        self.watch.short("reading the id sequences", read).await
+    }
+
     /// `count(*)` of each table, in one read-only transaction (so that behind any pooler the
     /// watch knows which backend is counting: big tables take long).
     pub(super) async fn row_counts(&self, tables: &[String]) -> Result<Vec<(String, i64)>> {

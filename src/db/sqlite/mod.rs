@@ -341,6 +341,24 @@ impl Sqlite {
         .await
     }
 
+    pub(super) async fn id_high_water(&self, tables: &[String]) -> Result<Vec<(String, i64)>> {
+        let tables = tables.to_vec();
+        self.call(move |c| {
+            if !has_table(c, "sqlite_sequence")? {
+                return Ok(Vec::new());
+            }
+            let mut stmt = c.prepare("SELECT name, seq FROM sqlite_sequence WHERE seq > 0")?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows
+                .into_iter()
+                .filter(|(t, _)| tables.contains(t))
+                .collect())
+        })
+        .await
+    }
+
     pub(super) async fn row_counts(&self, tables: &[String]) -> Result<Vec<(String, i64)>> {
         let tables = tables.to_vec();
         self.call(move |c| {

@@ -80,12 +80,14 @@ pub fn adopt(tx: &Connection, adoption: &Adoption<'_>) -> Result<()> {
 fn plan(tx: &Connection, scratch: &Connection, expected: &Schema) -> Result<Vec<Rebuild>> {
     let live = read_schema(tx)?;
     let live_tables = objects(tx, "table")?;
-    // The same statement, whatever quoting of the table's name SQLite's RENAME left.
+    // The same statement, whatever quoting of the table's name SQLite's RENAME left, and with
+    // or without AUTOINCREMENT (kept by meaning: see `rebuild`).
     let same = |a: &str, b: &str| {
         let words = |s: &str| {
             renamed_create(s, "t")
                 .unwrap_or_else(|| s.to_string())
                 .split_whitespace()
+                .filter(|w| !w.eq_ignore_ascii_case("autoincrement"))
                 .map(str::to_string)
                 .collect::<Vec<_>>()
         };
@@ -117,6 +119,12 @@ fn plan(tx: &Connection, scratch: &Connection, expected: &Schema) -> Result<Vec<
                 format!("repair refused: {why}; nothing was changed"),
             ));
         }
+        let autoincrement = live_sql.to_ascii_uppercase().contains("AUTOINCREMENT");
+        let sql = if autoincrement {
+            with_autoincrement(&sql)
+        } else {
+            sql
+        };
         plan.push(Rebuild { table, sql });
     }
     Ok(plan)
@@ -151,6 +159,7 @@ fn rebuild(
         .map(|c| quote_ident(c))
         .collect::<Vec<_>>()
         .join(", ");
+    let high_water = sequence_of(tx, table)?;
     tx.execute_batch(&create)?;
     tx.execute_batch(&format!("INSERT INTO {n} ({list}) SELECT {list} FROM {t}"))
         .map_err(|e| {
@@ -160,6 +169,19 @@ fn rebuild(
             )
         })?;
     tx.execute_batch(&format!("DROP TABLE {t}; ALTER TABLE {n} RENAME TO {t}"))?;
+    if let Some(high) = high_water {
+        // The ids of deleted rows stay used: the table's high-water mark carries over.
+        let updated = tx.execute(
+            "UPDATE sqlite_sequence SET seq = max(seq, ?2) WHERE name = ?1",
+            rusqlite::params![table, high],
+        )?;
+        if updated == 0 {
+            tx.execute(
+                "INSERT INTO sqlite_sequence (name, seq) VALUES (?1, ?2)",
+                rusqlite::params![table, high],
+            )?;
+        }
+    }
     for (_, _, index) in expected_indexes.iter().filter(|(_, it, _)| it == table) {
         tx.execute_batch(index)?;
     }
@@ -170,6 +192,29 @@ fn rebuild(
         "{table}: rebuilt as the migrations make it (SQLite's 12-step table change; rows kept)"
     );
     Ok(())
+}
+
+/// `sqlite_sequence`'s mark for `table` (made with AUTOINCREMENT), if it has one.
+fn sequence_of(c: &Connection, table: &str) -> Result<Option<i64>> {
+    if !super::catalog::has_table(c, "sqlite_sequence")? {
+        return Ok(None);
+    }
+    let mut stmt = c.prepare("SELECT seq FROM sqlite_sequence WHERE name = ?1")?;
+    Ok(stmt.query_row([table], |r| r.get(0)).ok())
+}
+
+/// The migrations' `CREATE TABLE` with its id column AUTOINCREMENT, for a table that was made
+/// so: SQLite then never hands out the id of a deleted row again, as the backend relied on.
+fn with_autoincrement(create_sql: &str) -> String {
+    let upper = create_sql.to_ascii_uppercase();
+    match upper.find("PRIMARY KEY") {
+        Some(at) if !upper[at + 11..].trim_start().starts_with('(') => format!(
+            "{} AUTOINCREMENT{}",
+            &create_sql[..at + 11],
+            &create_sql[at + 11..]
+        ),
+        _ => create_sql.to_string(),
+    }
 }
 
 /// The migrations' indexes the file lacks, made (`--repair`).

@@ -1,0 +1,169 @@
+//! Sources read by what their data needs: databases the Python backend made from models
+//! written the way tutorials and older projects write them (tests/python/models.py with
+//! YOGAFLOW_VARIANT=loose: Python-side defaults, no CHECKs, unbounded String(), foreign keys
+//! without ON DELETE), plus a column and a table of the app's own, on both dialects. `export`
+//! and `copy` read them (their defaults, checks, lengths and ON DELETE rules change no value
+//! that moves), leave what is outside the contract behind and say so, and every ORM object
+//! arrives; the sources are never written. What a source lacks is named against the nearest
+//! version by structure.
+
+mod support;
+
+use support::*;
+
+const LOOSE: &[(&str, &str)] = &[("YOGAFLOW_VARIANT", "loose")];
+
+/// A database of `dialect` the loose models made and seeded, with an app column and table of
+/// its own: its URL as the backend spells it.
+fn loose_source(dialect: &str) -> (String, Option<TempSqlite>) {
+    let (url, file) = match dialect {
+        "postgres" => {
+            let db = cluster().create_db();
+            let url = cluster()
+                .url(&db)
+                .replacen("postgresql://", "postgresql+asyncpg://", 1);
+            (url, None)
+        }
+        _ => {
+            let file = TempSqlite::new();
+            (
+                format!("sqlite+aiosqlite:///{}", file.path().display()),
+                Some(file),
+            )
+        }
+    };
+    backend_with("create-all", &url, LOOSE);
+    backend_with("seed", &url, LOOSE);
+    let own = "ALTER TABLE users ADD COLUMN nickname TEXT; \
+               CREATE TABLE audit_log (id INTEGER PRIMARY KEY, note TEXT)";
+    match &file {
+        Some(f) => f.sqlite(own),
+        None => cluster().psql(url.rsplit('/').next().unwrap(), own),
+    };
+    (url, file)
+}
+
+/// A fresh target of `dialect`, migrated by this tool: its URL as the backend spells it.
+fn target(dialect: &str) -> (String, Option<TempSqlite>) {
+    let (url, file) = match dialect {
+        "postgres" => {
+            let db = cluster().create_db();
+            (cluster().url(&db), None)
+        }
+        _ => {
+            let file = TempSqlite::new();
+            (file.url(), Some(file))
+        }
+    };
+    run(&["up"], &[("DATABASE_URL", &url)]).assert_code(0);
+    let backend_url = url
+        .replacen("postgresql://", "postgresql+asyncpg://", 1)
+        .replacen("sqlite://", "sqlite+aiosqlite://", 1);
+    (backend_url, file)
+}
+
+/// What identifies the source's content: a SQLite file's bytes, or a PostgreSQL dump of its
+/// rows through the backend.
+fn image(url: &str, file: &Option<TempSqlite>) -> Vec<u8> {
+    match file {
+        Some(f) => std::fs::read(f.path()).unwrap(),
+        None => backend_with("dump", url, LOOSE).into_bytes(),
+    }
+}
+
+#[test]
+fn export_and_copy_read_loose_sources_on_both_dialects() {
+    let mut outcomes = Vec::new();
+    for from in ["sqlite", "postgres"] {
+        let (source, source_file) = loose_source(from);
+        let before = image(&source, &source_file);
+        let want = backend_with("dump", &source, LOOSE);
+        for to in ["postgres", "sqlite"] {
+            let (dest, _dest_file) = target(to);
+            let r = run(&["copy", "--from", &source], &[("DATABASE_URL", &dest)]);
+            r.assert_ok(&[
+                "its tables and columns are those of version 5",
+                "left behind, outside the contract: table audit_log, column users.nickname",
+            ]);
+            assert_eq!(backend("dump", &dest), want, "copy {from} -> {to}");
+            outcomes.push(format!("copy {from} -> {to}: 0"));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("export.json");
+        let r = run(
+            &["export", "--out", file.to_str().unwrap()],
+            &[("DATABASE_URL", &source)],
+        );
+        r.assert_ok(&["left behind, outside the contract"]);
+        for to in ["postgres", "sqlite"] {
+            let (dest, _dest_file) = target(to);
+            let r = run(
+                &["import", file.to_str().unwrap()],
+                &[("DATABASE_URL", &dest)],
+            );
+            r.assert_code(0);
+            assert_eq!(backend("dump", &dest), want, "export {from}, import {to}");
+            // The app's ORM writes into the copy with its own models.
+            backend("insert", &dest);
+            outcomes.push(format!("export {from}, import {to}: 0"));
+        }
+        assert!(
+            image(&source, &source_file) == before,
+            "the {from} source changed"
+        );
+    }
+    println!("{}", outcomes.join("\n"));
+}
+
+#[test]
+fn a_source_that_lacks_a_column_is_named_against_the_nearest_version() {
+    let (source, file) = loose_source("sqlite");
+    let f = file.unwrap();
+    f.sqlite("ALTER TABLE poses DROP COLUMN category");
+    let (dest, _d) = target("postgres");
+    let r = run(&["copy", "--from", &source], &[("DATABASE_URL", &dest)]);
+    r.assert_error(
+        9,
+        &[
+            "its tables and columns are no version of this binary's; the nearest is version 5, \
+             for which it lacks 1 thing(s): column poses.category: missing",
+        ],
+    );
+}
+
+/// A SQLite file whose tables were made with AUTOINCREMENT, its newest user deleted: the id
+/// the backend handed out last must never come back, after `copy`, `export` + `import`, or a
+/// `baseline` that rebuilds the file's tables.
+#[test]
+fn ids_of_deleted_rows_never_come_back() {
+    let env = &[("YOGAFLOW_VARIANT", "autoincrement")];
+    let file = TempSqlite::new();
+    let source = format!("sqlite+aiosqlite:///{}", file.path().display());
+    backend_with("create-all", &source, env);
+    backend_with("seed", &source, env);
+    file.sqlite("DELETE FROM practice_history WHERE user_id = 2; DELETE FROM users WHERE id = 2");
+    assert_eq!(
+        file.sqlite("SELECT seq FROM sqlite_sequence WHERE name = 'users'"),
+        "2"
+    );
+    let next_user = |url: &str| -> serde_json::Value {
+        serde_json::from_str::<serde_json::Value>(&backend("insert", url)).unwrap()["users"].clone()
+    };
+    let (dest, _) = target("postgres");
+    run(&["copy", "--from", &source], &[("DATABASE_URL", &dest)]).assert_code(0);
+    assert_eq!(next_user(&dest), 3, "copy handed out a deleted row's id");
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("e.json");
+    let out = export.to_str().unwrap();
+    run(&["export", "--out", out], &[("DATABASE_URL", &source)]).assert_code(0);
+    let (dest, _) = target("postgres");
+    run(&["import", out], &[("DATABASE_URL", &dest)]).assert_code(0);
+    assert_eq!(next_user(&dest), 3, "import handed out a deleted row's id");
+    run(&["baseline", "--repair"], &[("DATABASE_URL", &source)]).assert_code(0);
+    run(&["verify"], &[("DATABASE_URL", &source)]).assert_code(0);
+    assert_eq!(
+        next_user(&source),
+        3,
+        "the adopted file handed out a deleted row's id"
+    );
+}
