@@ -7,15 +7,7 @@ mod support;
 
 use serde_json::{json, Value};
 use support::*;
-
-const TABLES: [&str; 6] = [
-    "users",
-    "poses",
-    "sequences",
-    "sequence_poses",
-    "practice_sessions",
-    "practice_history",
-];
+use yogaflow_migrate::migrate::APP_TABLES as TABLES;
 
 fn user() -> Value {
     json!({"id": 1, "created_at": "2026-12-06T19:11:08Z", "email": "a@b", "full_name": null,
