@@ -20,7 +20,7 @@ pub async fn adopt(db: &mut Database, version: i32, dry_run: bool, repair: bool)
     let live = db.live_schema().await?;
     log_others(&expected, &live);
     let later = later_tables(&expected, &live);
-    let diffs = crate::schema::diff(&expected, &live, true);
+    let diffs = managed(crate::schema::diff(&expected, &live, true));
     let migrations = migrate::up_to(db.dialect(), version);
     refuse_unrepairable(version, &later, &diffs, repair)?;
     if !later.is_empty() || (!diffs.is_empty() && !repair) {
@@ -89,6 +89,20 @@ fn log_others(expected: &Schema, live: &Schema) {
             others.join(", ")
         );
     }
+}
+
+/// The differences adoption manages: the app's own additions it works with (see
+/// [`Difference::tolerated`]) are named in the log and left as they are.
+fn managed(diffs: Vec<Difference>) -> Vec<Difference> {
+    let (tolerated, managed): (Vec<Difference>, Vec<Difference>) =
+        diffs.into_iter().partition(Difference::tolerated);
+    if !tolerated.is_empty() {
+        log::info!(
+            "not managed, the app's own (left as they are): {}",
+            joined(&tolerated)
+        );
+    }
+    managed
 }
 
 fn joined(diffs: &[Difference]) -> String {
@@ -185,7 +199,11 @@ pub async fn version_by_meaning(
     for m in migrate::migrations(db.dialect()).iter().rev() {
         let expected = db.expected_schema(m.version).await?;
         let mut diffs = later_tables(&expected, &live);
-        diffs.extend(crate::schema::diff(&expected, &live, true));
+        diffs.extend(
+            crate::schema::diff(&expected, &live, true)
+                .into_iter()
+                .filter(|d| !d.tolerated()),
+        );
         if diffs.is_empty() {
             return Ok(Ok(m.version));
         }

@@ -136,7 +136,7 @@ pub async fn warn_drift(db: &Database) {
     .await;
     match result {
         Ok(diffs) => {
-            for d in diffs {
+            for d in diffs.iter().filter(|d| !d.tolerated()) {
                 log::warn!("schema drift: {d}");
             }
         }

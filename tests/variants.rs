@@ -167,3 +167,60 @@ fn ids_of_deleted_rows_never_come_back() {
         "the adopted file handed out a deleted row's id"
     );
 }
+
+/// `baseline --repair` adopts what the loose models made, on both dialects: defaults, checks,
+/// ON DELETE rules, varchar lengths and names brought to the contract; the app's own column
+/// (nullable) and table tolerated and named as not managed. Then `verify` is clean, and the
+/// app's ORM writes with either the loose models or the contract's.
+#[test]
+fn baseline_repair_adopts_loose_databases_on_both_dialects() {
+    for dialect in ["postgres", "sqlite"] {
+        let (url, _file) = loose_source(dialect);
+        let want = backend_with("dump", &url, LOOSE);
+        let r = run(&["baseline", "--repair"], &[("DATABASE_URL", &url)]);
+        r.assert_ok(&[
+            "not managed, the app's own (left as they are): column users.nickname: extra",
+        ]);
+        run(&["verify"], &[("DATABASE_URL", &url)]).assert_ok(&[]);
+        let v = run(&["verify"], &[("DATABASE_URL", &url)]);
+        assert!(
+            v.stdout
+                .contains("not managed: column users.nickname: extra"),
+            "{dialect}: {}",
+            v.stdout
+        );
+        assert_eq!(backend("dump", &url), want, "{dialect}: rows changed");
+        backend_with("insert", &url, LOOSE);
+        backend("insert", &url);
+    }
+}
+
+/// A column of the app's own with a default is carried through SQLite's table rebuild, values
+/// and all; one that the app's inserts must name (NOT NULL, no default) would break the
+/// contract's app: refused, saying so.
+#[test]
+fn app_columns_are_kept_or_refused_by_what_inserts_need() {
+    let (url, file) = loose_source("sqlite");
+    let f = file.unwrap();
+    f.sqlite(
+        "ALTER TABLE poses ADD COLUMN level INTEGER NOT NULL DEFAULT 1; UPDATE poses SET level = 7",
+    );
+    run(&["baseline", "--repair"], &[("DATABASE_URL", &url)]).assert_code(0);
+    assert_eq!(f.sqlite("SELECT DISTINCT level FROM poses"), "7");
+    backend("insert", &url);
+
+    let db = cluster().create_db();
+    let pg_url = cluster()
+        .url(&db)
+        .replacen("postgresql://", "postgresql+asyncpg://", 1);
+    backend_with("create-all", &pg_url, LOOSE);
+    cluster().psql(&db, "ALTER TABLE users ADD COLUMN must integer NOT NULL");
+    let r = run(&["baseline", "--repair"], &[("DATABASE_URL", &pg_url)]);
+    r.assert_error(
+        9,
+        &[
+            "column users.must: extra, NOT NULL without a default (the app's inserts, which do \
+           not name it, would fail)",
+        ],
+    );
+}

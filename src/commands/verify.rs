@@ -15,9 +15,11 @@ pub async fn run(config: &Config, url: &DbUrl, args: &VerifyArgs) -> Result<()> 
     let version = migrate::current_version(&db).await?;
     let expected = db.expected_schema(version).await?;
     let live = db.live_schema().await?;
-    // Tables the migrations do not make (alembic_version, the app's own) are not ours to
-    // judge: named, never a difference.
-    let diffs = schema::diff(&expected, &live, true);
+    // Tables the migrations do not make (alembic_version, the app's own), and the app's own
+    // columns it need not name and indexes, are not ours to judge: named, never a difference.
+    let (own, diffs): (Vec<_>, Vec<_>) = schema::diff(&expected, &live, true)
+        .into_iter()
+        .partition(schema::Difference::tolerated);
     let unmanaged: Vec<&String> = live
         .tables
         .keys()
@@ -31,6 +33,7 @@ pub async fn run(config: &Config, url: &DbUrl, args: &VerifyArgs) -> Result<()> 
             "version": version,
             "differences": diffs,
             "not_managed": unmanaged,
+            "not_managed_objects": own,
             "row_counts": counts.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
         });
         crate::outln!(
@@ -45,6 +48,9 @@ pub async fn run(config: &Config, url: &DbUrl, args: &VerifyArgs) -> Result<()> 
         }
         for t in &unmanaged {
             crate::outln!("not managed: table {t} (not made by the migrations; left alone)")?;
+        }
+        for d in &own {
+            crate::outln!("not managed: {d} (the app's own; left alone)")?;
         }
         if diffs.is_empty() {
             crate::outln!("schema matches version {version}")?;

@@ -136,6 +136,7 @@ pub enum AdoptMode {
 
 /// The refusal of a repair that left differences no `what` (repair, rebuild) covers.
 pub(crate) fn refuse_unrepaired(left: &[Difference], what: &str) -> Result<()> {
+    let left: Vec<&Difference> = left.iter().filter(|d| !d.tolerated()).collect();
     if left.is_empty() {
         return Ok(());
     }

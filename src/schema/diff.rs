@@ -39,6 +39,16 @@ pub enum Difference {
         /// Missing or extra.
         side: Side,
     },
+    /// A column the actual table has beyond the expected one (the app's own).
+    ExtraColumn {
+        /// Its table.
+        table: String,
+        /// The column.
+        column: String,
+        /// Whether an insert that does not name it still works (it allows NULL or has a
+        /// default): then the contract's app is not hindered by it.
+        optional: bool,
+    },
     /// A column's type as the catalog spells it.
     Type {
         /// Its table.
@@ -97,6 +107,15 @@ pub enum Difference {
         /// Missing or extra.
         side: Side,
     },
+    /// A foreign key that both have, with another ON DELETE rule.
+    OnDelete {
+        /// Its table.
+        table: String,
+        /// The key as expected (its rule the wanted one).
+        key: ForeignKey,
+        /// The rule the actual key has.
+        have: String,
+    },
     /// A CHECK, by meaning.
     Check {
         /// Its table.
@@ -132,7 +151,26 @@ fn is_varchar(t: &str) -> bool {
     t.starts_with("character varying(") || t.starts_with("varchar(")
 }
 
+/// `varchar` without a length, as either catalog spells it.
+fn is_unbounded_varchar(t: &str) -> bool {
+    t == "character varying" || t == "varchar"
+}
+
 impl Difference {
+    /// Whether this is the app's own addition that the contract's app works with: an extra
+    /// column it need not name (NULL allowed or a default), an extra index. Tolerated and
+    /// listed as not managed by `baseline` and `verify`, never repaired away.
+    pub fn tolerated(&self) -> bool {
+        matches!(
+            self,
+            Difference::ExtraColumn { optional: true, .. }
+                | Difference::Index {
+                    side: Side::Extra,
+                    ..
+                }
+        )
+    }
+
     /// Whether this keeps a database from being read as a source at the version compared
     /// with (`export`, `copy --from`): what its data needs is missing (a table, a column, a
     /// table of a later version), or a column's type is one whose values `readable` says
@@ -157,8 +195,13 @@ impl Difference {
     pub fn repairable(&self) -> bool {
         match self {
             Difference::Type { want, have, .. } => {
-                (want == "jsonb" && have == "json") || (is_varchar(want) && is_varchar(have))
+                // To a bounded varchar only where every value fits: the repair checks the rows.
+                (want == "jsonb" && have == "json")
+                    || (is_varchar(want) && (is_varchar(have) || is_unbounded_varchar(have)))
             }
+            // SQLAlchemy's default when `ondelete` is not given: the rule changes what a
+            // delete does later, never a row there is now.
+            Difference::OnDelete { have, .. } => have == "NO ACTION",
             Difference::Default { want, have, .. } => match (want, have) {
                 (_, None) => true,
                 // The json default of a json column that becomes jsonb: set again with it.
@@ -175,6 +218,7 @@ impl Difference {
             Difference::Table { .. }
             | Difference::LaterTable { .. }
             | Difference::Column { .. }
+            | Difference::ExtraColumn { .. }
             | Difference::PrimaryKey { .. }
             | Difference::IndexChanged { .. } => false,
         }
@@ -187,6 +231,15 @@ impl fmt::Display for Side {
             Side::Missing => "missing",
             Side::Extra => "extra",
         })
+    }
+}
+
+/// What an extra column's message adds when the app's inserts would have to name it.
+fn needs_naming(optional: bool) -> &'static str {
+    if optional {
+        ""
+    } else {
+        ", NOT NULL without a default (the app's inserts, which do not name it, would fail)"
     }
 }
 
@@ -215,6 +268,15 @@ impl fmt::Display for Difference {
                 column,
                 side,
             } => write!(f, "column {table}.{column}: {side}"),
+            Difference::ExtraColumn {
+                table,
+                column,
+                optional,
+            } => write!(
+                f,
+                "column {table}.{column}: extra{}",
+                needs_naming(*optional)
+            ),
             Difference::Type {
                 table,
                 column,
@@ -263,6 +325,14 @@ impl fmt::Display for Difference {
             Difference::ForeignKey { table, key, side } => {
                 write!(f, "foreign key {table}{key}: {side}")
             }
+            Difference::OnDelete { table, key, have } => write!(
+                f,
+                "foreign key {table}({}) -> {}({}): ON DELETE changed from {} to {have}",
+                key.columns.join(", "),
+                key.ref_table,
+                key.ref_columns.join(", "),
+                key.on_delete
+            ),
             Difference::Check { table, expr, side } => {
                 write!(f, "check on {table} ({expr}): {side}")
             }
@@ -338,17 +408,7 @@ fn diff_table(t: &str, want: &Table, have: &Table, out: &mut Vec<Difference>) {
                 }),
         );
     }
-    for (side, a, b) in [(Side::Missing, want, have), (Side::Extra, have, want)] {
-        out.extend(
-            a.foreign_keys
-                .difference(&b.foreign_keys)
-                .map(|k| Difference::ForeignKey {
-                    table: table(),
-                    key: k.clone(),
-                    side,
-                }),
-        );
-    }
+    diff_foreign_keys(t, want, have, out);
     for (side, a, b) in [(Side::Missing, want, have), (Side::Extra, have, want)] {
         out.extend(a.checks.difference(&b.checks).map(|c| Difference::Check {
             table: table(),
@@ -357,6 +417,41 @@ fn diff_table(t: &str, want: &Table, have: &Table, out: &mut Vec<Difference>) {
         }));
     }
     diff_indexes(t, want, have, out);
+}
+
+/// Foreign keys missing or extra; a pair that differs only in its ON DELETE rule is one
+/// [`Difference::OnDelete`].
+fn diff_foreign_keys(t: &str, want: &Table, have: &Table, out: &mut Vec<Difference>) {
+    let missing: Vec<&ForeignKey> = want.foreign_keys.difference(&have.foreign_keys).collect();
+    let extra: Vec<&ForeignKey> = have.foreign_keys.difference(&want.foreign_keys).collect();
+    let same_key = |a: &ForeignKey, b: &ForeignKey| {
+        a.columns == b.columns && a.ref_table == b.ref_table && a.ref_columns == b.ref_columns
+    };
+    for k in &missing {
+        let difference = match extra.iter().find(|h| same_key(k, h)) {
+            Some(h) => Difference::OnDelete {
+                table: t.to_string(),
+                key: (*k).clone(),
+                have: h.on_delete.clone(),
+            },
+            None => Difference::ForeignKey {
+                table: t.to_string(),
+                key: (*k).clone(),
+                side: Side::Missing,
+            },
+        };
+        out.push(difference);
+    }
+    for h in extra
+        .iter()
+        .filter(|h| !missing.iter().any(|k| same_key(k, h)))
+    {
+        out.push(Difference::ForeignKey {
+            table: t.to_string(),
+            key: (*h).clone(),
+            side: Side::Extra,
+        });
+    }
 }
 
 fn diff_columns(t: &str, want: &Table, have: &Table, out: &mut Vec<Difference>) {
@@ -400,10 +495,11 @@ fn diff_columns(t: &str, want: &Table, have: &Table, out: &mut Vec<Difference>) 
         .keys()
         .filter(|c| !want.columns.contains_key(*c))
     {
-        out.push(Difference::Column {
+        let column = &have.columns[name];
+        out.push(Difference::ExtraColumn {
             table: table(),
             column: col(name),
-            side: Side::Extra,
+            optional: column.nullable || column.default.is_some(),
         });
     }
 }
@@ -586,6 +682,44 @@ mod tests {
         ] {
             assert_eq!(difference.repairable(), want, "{difference}");
         }
+    }
+
+    #[test]
+    fn the_apps_own_additions_are_tolerated_and_on_delete_is_one_difference() {
+        let col = |optional| Difference::ExtraColumn {
+            table: s("users"),
+            column: s("nickname"),
+            optional,
+        };
+        assert!(col(true).tolerated() && !col(true).repairable());
+        assert!(!col(false).tolerated());
+        assert_eq!(
+            col(false).to_string(),
+            "column users.nickname: extra, NOT NULL without a default (the app's inserts, \
+             which do not name it, would fail)"
+        );
+        let fk = |on_delete: &str| ForeignKey {
+            columns: vec![s("user_id")],
+            ref_table: s("users"),
+            ref_columns: vec![s("id")],
+            on_delete: s(on_delete),
+        };
+        let mut want = Schema::default();
+        let mut t = Table::default();
+        t.foreign_keys.insert(fk("CASCADE"));
+        want.tables.insert(s("sequences"), t.clone());
+        let mut have = want.clone();
+        let h = have.tables.get_mut("sequences").unwrap();
+        h.foreign_keys = [fk("NO ACTION")].into_iter().collect();
+        let d = diff(&want, &have, true);
+        assert_eq!(
+            d.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+            vec!["foreign key sequences(user_id) -> users(id): ON DELETE changed from CASCADE to NO ACTION"]
+        );
+        assert!(d[0].repairable());
+        have.tables.get_mut("sequences").unwrap().foreign_keys =
+            [fk("RESTRICT")].into_iter().collect();
+        assert!(!diff(&want, &have, true)[0].repairable());
     }
 
     #[test]

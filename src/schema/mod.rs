@@ -157,6 +157,16 @@ pub fn default_meaning(normalized: &str) -> String {
     }
 }
 
+/// The `n` of a `varchar(n)` column type, as either catalog spells it (`character varying(255)`,
+/// `VARCHAR(255)`).
+pub fn varchar_length(data_type: &str) -> Option<usize> {
+    let t = data_type.trim().to_ascii_lowercase();
+    let n = t
+        .strip_prefix("character varying(")
+        .or_else(|| t.strip_prefix("varchar("))?;
+    n.strip_suffix(')')?.trim().parse().ok()
+}
+
 fn balanced_inside(s: &str) -> bool {
     let mut depth = 0i32;
     for ch in s.chars() {

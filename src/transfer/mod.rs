@@ -76,7 +76,7 @@ fn nullable(schema: &Schema, table: &str, cols: &[String]) -> Vec<bool> {
 /// `character varying(n)`, SQLite's declared `VARCHAR(n)`).
 fn max_chars(schema: &Schema, table: &str, cols: &[String]) -> Vec<Option<usize>> {
     cols.iter()
-        .map(|c| value::varchar_length(&schema.tables[table].columns[c].data_type))
+        .map(|c| crate::schema::varchar_length(&schema.tables[table].columns[c].data_type))
         .collect()
 }
 

@@ -202,16 +202,6 @@ fn type_name(raw: &Raw) -> &'static str {
     }
 }
 
-/// The `n` of a `varchar(n)` column type, as either catalog spells it (`character varying(255)`,
-/// `VARCHAR(255)`).
-pub fn varchar_length(data_type: &str) -> Option<usize> {
-    let t = data_type.trim().to_ascii_lowercase();
-    let n = t
-        .strip_prefix("character varying(")
-        .or_else(|| t.strip_prefix("varchar("))?;
-    n.strip_suffix(')')?.trim().parse().ok()
-}
-
 /// The one JSON null rule of `copy`, `import` and `export`: to the app (SQLAlchemy's `JSON`
 /// reads both as `None`) a JSON `null` and SQL NULL are one value, and the JSON export cannot
 /// tell them apart. So in a JSON column that allows NULL both are SQL NULL, and in a NOT NULL

@@ -253,9 +253,7 @@ async fn serial_to_identity(tx: &Transaction<'_>) -> Step<Vec<Change>> {
 
 /// `varchar(n)`'s length.
 fn varchar_length(ty: &str) -> Option<u32> {
-    ty.strip_prefix("character varying(")
-        .and_then(|n| n.strip_suffix(')'))
-        .and_then(|n| n.parse::<u32>().ok())
+    crate::schema::varchar_length(ty).and_then(|n| u32::try_from(n).ok())
 }
 
 /// `repair: SQL` for a statement that brings a column to the contract.
@@ -298,7 +296,12 @@ fn column_repairs(
                     None,
                 )),
                 (w, h) => {
-                    if let (Some(want), Some(have)) = (varchar_length(w), varchar_length(h)) {
+                    // Another length, or none (SQLAlchemy's `String()`): every value must fit.
+                    let have = match h {
+                        "character varying" => Some(u32::MAX),
+                        h => varchar_length(h),
+                    };
+                    if let (Some(want), Some(have)) = (varchar_length(w), have) {
                         let guard = (have > want).then(|| Guard::TooLong {
                             table: table.clone(),
                             column: column.clone(),
@@ -344,6 +347,14 @@ fn name_changes(
     let taken: BTreeSet<&str> = live.values().map(|n| n.name.as_str()).collect();
     let mut out = Vec::new();
     for ((table, key), want) in &expected.objects {
+        let twin = rule_twin(live, table, key).filter(|_| repair);
+        if let (None, Some(old)) = (live.get(&(table.clone(), key.clone())), twin) {
+            let held_by_another = taken.contains(want.name.as_str()) && old.name != want.name;
+            if !held_by_another {
+                out.push(remade_foreign_key(table, old, want));
+            }
+            continue;
+        }
         let Some(have) = live.get(&(table.clone(), key.clone())) else {
             if repair && !taken.contains(want.name.as_str()) {
                 out.push(addition(expected, table, want));
@@ -387,6 +398,45 @@ fn name_changes(
         });
     }
     out
+}
+
+/// A live foreign key of `table` that is the expected one of `key` but for its ON DELETE rule,
+/// which is NO ACTION (SQLAlchemy's default when `ondelete` is not given).
+fn rule_twin<'a>(
+    live: &'a BTreeMap<(String, String), Named>,
+    table: &str,
+    key: &str,
+) -> Option<&'a Named> {
+    let bare = |k: &str| k.split(" ON DELETE ").next().unwrap_or(k).to_string();
+    if !key.starts_with("f ") || !key.contains(" ON DELETE ") {
+        return None;
+    }
+    live.iter()
+        .find(|((t, k), _)| {
+            t == table && k.starts_with("f ") && !k.contains(" ON DELETE ") && bare(k) == bare(key)
+        })
+        .map(|(_, n)| n)
+}
+
+/// The change that re-makes `old` (a foreign key with ON DELETE NO ACTION) as `want`, the
+/// contract's rule: added NOT VALID, then validated (an orphan row stops it, named).
+fn remade_foreign_key(table: &str, old: &Named, want: &Named) -> Change {
+    let (t, new) = (q(table), q(&want.name));
+    let sql = format!(
+        "ALTER TABLE {t} DROP CONSTRAINT {}, ADD CONSTRAINT {new} {} NOT VALID; \
+         ALTER TABLE {t} VALIDATE CONSTRAINT {new}",
+        q(&old.name),
+        want.def
+    );
+    Change::Sql {
+        log: format!(
+            "repair: {table}: foreign key {} re-made as {} {} (NOT VALID, then VALIDATE)",
+            old.name, want.name, want.def
+        ),
+        sql,
+        guard: None,
+        adds: Some((want.name.clone(), table.to_string())),
+    }
 }
 
 /// The change that adds `want`, a constraint or index the live `table` lacks.

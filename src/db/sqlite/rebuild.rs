@@ -138,7 +138,8 @@ fn rebuild(
     r: &Rebuild,
 ) -> Result<()> {
     let table = &r.table;
-    let columns = column_names(scratch, table)?;
+    let mut columns = column_names(scratch, table)?;
+    let extras = extra_columns(tx, &columns, table)?;
     let new_name = format!("yogaflow_new_{table}");
     let create = renamed_create(&r.sql, &new_name)
         .ok_or_else(|| Error::internal(format!("cannot read the migrations' SQL of {table}")))?;
@@ -154,6 +155,7 @@ fn rebuild(
         .map(|(_, _, sql)| sql)
         .collect();
     let (t, n) = (quote_ident(table), quote_ident(&new_name));
+    columns.extend(extras.iter().map(|(name, _)| name.clone()));
     let list = columns
         .iter()
         .map(|c| quote_ident(c))
@@ -161,6 +163,13 @@ fn rebuild(
         .join(", ");
     let high_water = sequence_of(tx, table)?;
     tx.execute_batch(&create)?;
+    // The app's own columns, as they were declared, after the contract's.
+    for (name, declared) in &extras {
+        tx.execute_batch(&format!(
+            "ALTER TABLE {n} ADD COLUMN {} {declared}",
+            quote_ident(name)
+        ))?;
+    }
     tx.execute_batch(&format!("INSERT INTO {n} ({list}) SELECT {list} FROM {t}"))
         .map_err(|e| {
             Error::new(
@@ -192,6 +201,40 @@ fn rebuild(
         "{table}: rebuilt as the migrations make it (SQLite's 12-step table change; rows kept)"
     );
     Ok(())
+}
+
+/// The live `table`'s columns beyond `contract` (the app's own), with their declarations
+/// (type, NOT NULL, default) as `PRAGMA table_info` gives them.
+fn extra_columns(
+    c: &Connection,
+    contract: &[String],
+    table: &str,
+) -> Result<Vec<(String, String)>> {
+    let mut stmt = c.prepare(&format!("PRAGMA table_info({})", quote_ident(table)))?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, bool>(3)?,
+                r.get::<_, Option<String>>(4)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows
+        .into_iter()
+        .filter(|(name, ..)| !contract.contains(name))
+        .map(|(name, ty, not_null, default)| {
+            let mut declared = ty;
+            if not_null {
+                declared.push_str(" NOT NULL");
+            }
+            if let Some(d) = default {
+                declared.push_str(&format!(" DEFAULT {d}"));
+            }
+            (name, declared)
+        })
+        .collect())
 }
 
 /// `sqlite_sequence`'s mark for `table` (made with AUTOINCREMENT), if it has one.
@@ -320,6 +363,21 @@ fn rejected_row(
             )));
         }
     }
+    // SQLite stores text of any length: what the contract's varchar(n) bounds must fit it.
+    let mut stmt = expected.prepare(&format!("PRAGMA table_info({t})"))?;
+    let bounded: Vec<(String, usize)> = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?
+        .filter_map(|r| r.ok())
+        .filter_map(|(name, ty)| Some((name, schema::varchar_length(&ty)?)))
+        .collect();
+    for (column, max) in &bounded {
+        let longer = format!("length({}) > {max}", quote_ident(column));
+        if let Some(id) = first(&longer) {
+            return Ok(Some(format!(
+                "{table} row id={id}: {column} is longer than the contract's {max} characters"
+            )));
+        }
+    }
     let columns = column_names(c, table)?;
     for check in sqlite_checks(create_sql) {
         let Some(id) = first(&format!("NOT ({check})")) else {
@@ -348,11 +406,25 @@ fn rejected_row(
 
 /// Whether `have` (a live table) holds nothing `want` (the table as the migrations make it)
 /// lacks: no extra column, unique constraint, foreign key or check. A rebuild to `want`
-/// loses none of them then; extra indexes are made again by the rebuild.
+/// loses none of them then; extra indexes are made again by the rebuild. A foreign key with
+/// ON DELETE NO ACTION (SQLAlchemy's default) is the contract's with its rule, not an extra.
 fn only_lacks(want: &schema::Table, have: &schema::Table) -> bool {
-    have.columns.keys().all(|c| want.columns.contains_key(c))
+    let known = |k: &schema::ForeignKey| {
+        want.foreign_keys.contains(k)
+            || (k.on_delete == "NO ACTION"
+                && want.foreign_keys.iter().any(|w| {
+                    w.columns == k.columns
+                        && w.ref_table == k.ref_table
+                        && w.ref_columns == k.ref_columns
+                }))
+    };
+    // The app's own columns that its inserts need not name are carried over (see `rebuild`).
+    let carried = |c: &schema::Column| c.nullable || c.default.is_some();
+    have.columns
+        .iter()
+        .all(|(name, c)| want.columns.contains_key(name) || carried(c))
         && have.uniques.is_subset(&want.uniques)
-        && have.foreign_keys.is_subset(&want.foreign_keys)
+        && have.foreign_keys.iter().all(known)
         && have.checks.is_subset(&want.checks)
 }
 
