@@ -224,3 +224,27 @@ fn app_columns_are_kept_or_refused_by_what_inserts_need() {
         ],
     );
 }
+
+/// SQLAlchemy 1.3 put `CHECK (col IN (0, 1))` on every Boolean on SQLite: nothing the
+/// contract's BOOLEAN lacks by meaning, so a file with them is adopted (without `--repair`),
+/// the rebuild leaves them out, and `verify` is clean.
+#[test]
+fn sqlalchemy_13_boolean_checks_are_accepted_by_meaning() {
+    let file = TempSqlite::new();
+    let url = format!("sqlite+aiosqlite:///{}", file.path().display());
+    let env = &[("YOGAFLOW_VARIANT", "bool13")];
+    backend_with("create-all", &url, env);
+    backend_with("seed", &url, env);
+    let users = "SELECT sql FROM sqlite_master WHERE name = 'users'";
+    assert!(
+        file.sqlite(users).contains("IN (0, 1)"),
+        "{}",
+        file.sqlite(users)
+    );
+    let want = backend("dump", &url);
+    run(&["baseline"], &[("DATABASE_URL", &url)]).assert_ok(&["users: rebuilt"]);
+    run(&["verify"], &[("DATABASE_URL", &url)]).assert_code(0);
+    assert!(!file.sqlite(users).contains("IN (0, 1)"));
+    assert_eq!(backend("dump", &url), want);
+    backend("insert", &url);
+}

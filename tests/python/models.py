@@ -20,10 +20,12 @@ DIFFICULTY = "difficulty IN ('beginner', 'intermediate', 'advanced')"
 # tests/variants.rs:
 #   loose          as FastAPI tutorials and older projects do: Python-side defaults (no
 #                  server_default), no CHECKs, unbounded String(), ForeignKey without ondelete;
-#   autoincrement  every table with sqlite_autoincrement (ids of deleted rows never reused).
+#   autoincrement  every table with sqlite_autoincrement (ids of deleted rows never reused);
+#   bool13         SQLAlchemy 1.3's Boolean: a CHECK (col IN (0, 1)) on SQLite.
 VARIANTS = set(os.environ.get("YOGAFLOW_VARIANT", "").split(","))
 LOOSE = "loose" in VARIANTS
 AUTOINCREMENT = "autoincrement" in VARIANTS
+BOOL = Boolean(create_constraint=True) if "bool13" in VARIANTS else Boolean
 
 
 def now_utc():
@@ -63,8 +65,8 @@ class User(Base):
     email: Mapped[str] = mapped_column(text_type(255), unique=True, index=True)
     hashed_password: Mapped[str] = mapped_column(text_type(255))
     full_name: Mapped[str | None] = mapped_column(text_type(255))
-    is_active: Mapped[bool] = mapped_column(Boolean, **default(true(), True))
-    is_superuser: Mapped[bool] = mapped_column(Boolean, **default(false(), False))
+    is_active: Mapped[bool] = mapped_column(BOOL, **default(true(), True))
+    is_superuser: Mapped[bool] = mapped_column(BOOL, **default(false(), False))
     created_at = mapped_column(DateTime(timezone=True), nullable=False,
                                **default(func.now(), now_utc))
     updated_at = mapped_column(DateTime(timezone=True))
@@ -96,7 +98,7 @@ class Sequence(Base):
     description: Mapped[str | None] = mapped_column(Text)
     difficulty: Mapped[str | None] = mapped_column(String(20))
     duration_minutes: Mapped[int | None] = mapped_column(Integer)
-    is_public: Mapped[bool] = mapped_column(Boolean, **default(false(), False))
+    is_public: Mapped[bool] = mapped_column(BOOL, **default(false(), False))
     user_id: Mapped[int | None] = mapped_column(fk("users.id", "CASCADE"))
     created_at = mapped_column(DateTime(timezone=True), nullable=False,
                                **default(func.now(), now_utc))
@@ -122,7 +124,7 @@ class PracticeSession(Base):
     started_at = mapped_column(DateTime(timezone=True), nullable=False)
     completed_at = mapped_column(DateTime(timezone=True))
     duration_seconds: Mapped[int | None] = mapped_column(Integer)
-    completed: Mapped[bool] = mapped_column(Boolean, **default(false(), False))
+    completed: Mapped[bool] = mapped_column(BOOL, **default(false(), False))
     rating: Mapped[float | None] = mapped_column(Float)
     notes: Mapped[str | None] = mapped_column(Text)
 

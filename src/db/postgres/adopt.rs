@@ -458,7 +458,18 @@ fn addition(expected: &Expected, table: &str, want: &Named) -> Change {
                 .collect(),
         }
     });
-    let sql = if want.constraint {
+    let sql = if want.constraint && (guard.is_some() || want.def.starts_with("FOREIGN KEY")) {
+        // A check or a foreign key: added NOT VALID, then validated, the form `lint` asks
+        // for. Inside the baseline's one transaction the ADD's lock lasts to the commit all
+        // the same (adoption is once, under the migration lock); what it keeps apart is the
+        // add from the scan, whose failure PostgreSQL names by row.
+        let (t, n) = (q(table), q(&want.name));
+        format!(
+            "ALTER TABLE {t} ADD CONSTRAINT {n} {} NOT VALID; ALTER TABLE {t} VALIDATE \
+             CONSTRAINT {n}",
+            want.def
+        )
+    } else if want.constraint {
         format!(
             "ALTER TABLE {} ADD CONSTRAINT {} {}",
             q(table),

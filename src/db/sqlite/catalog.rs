@@ -85,11 +85,27 @@ pub fn read_schema(c: &Connection) -> Result<Schema> {
         }
         table.checks = sqlite_checks(&sql)
             .into_iter()
+            .filter(|c| !boolean_check(&table, c))
             .map(|c| check_meaning(&c))
             .collect();
         out.tables.insert(name, table);
     }
     Ok(out)
+}
+
+/// Whether `check` is the `col IN (0, 1)` that SQLAlchemy 1.3 put on every `Boolean` column
+/// on SQLite: by meaning nothing the contract's BOOLEAN column lacks (what the app writes
+/// there is 0 or 1 either way), so not a difference, and gone after a rebuild.
+fn boolean_check(table: &Table, check: &str) -> bool {
+    let n = normalize_expr(check).replace(' ', "");
+    let Some(column) = n.strip_suffix("in(0,1)") else {
+        return false;
+    };
+    let column = column.trim_matches(|c| c == '"' || c == '`' || c == '[' || c == ']');
+    table
+        .columns
+        .get(column)
+        .is_some_and(|c| c.data_type == "boolean")
 }
 
 /// The expressions of the CHECK clauses in a `CREATE TABLE` statement.
@@ -165,6 +181,25 @@ pub fn column_names(c: &Connection, table: &str) -> Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sqlalchemy_13_boolean_checks_mean_nothing_more() {
+        let mut t = Table::default();
+        for (name, ty) in [("is_active", "boolean"), ("rating", "real")] {
+            t.columns.insert(
+                name.into(),
+                Column {
+                    data_type: ty.into(),
+                    nullable: true,
+                    default: None,
+                },
+            );
+        }
+        assert!(boolean_check(&t, "is_active IN (0, 1)"));
+        assert!(boolean_check(&t, "\"is_active\" in (0,1)"));
+        assert!(!boolean_check(&t, "rating IN (0, 1)"));
+        assert!(!boolean_check(&t, "is_active IN (0, 1, 2)"));
+    }
 
     #[test]
     fn finds_check_clauses() {
