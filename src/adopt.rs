@@ -14,7 +14,13 @@ use std::time::Duration;
 /// that its schema is, by meaning, the one `version` should have (or, with `repair`, differs
 /// only where a repair loses nothing), then records 1..=`version` without running them, in
 /// one transaction. The caller holds the migration lock.
-pub async fn adopt(db: &mut Database, version: i32, dry_run: bool, repair: bool) -> Result<()> {
+pub async fn adopt(
+    db: &mut Database,
+    version: i32,
+    dry_run: bool,
+    repair: bool,
+    time_zone: Option<&str>,
+) -> Result<()> {
     refuse_history(db).await?;
     let expected = db.expected_schema(version).await?;
     let live = db.live_schema().await?;
@@ -22,7 +28,7 @@ pub async fn adopt(db: &mut Database, version: i32, dry_run: bool, repair: bool)
     let later = later_tables(&expected, &live);
     let diffs = managed(crate::schema::diff(&expected, &live, true));
     let migrations = migrate::up_to(db.dialect(), version);
-    refuse_unrepairable(version, &later, &diffs, repair)?;
+    refuse_unrepairable(version, &later, &diffs, repair, time_zone)?;
     if !later.is_empty() || (!diffs.is_empty() && !repair) {
         return Err(refuse_with_plan(db, version, &migrations, &later, &diffs).await);
     }
@@ -35,6 +41,7 @@ pub async fn adopt(db: &mut Database, version: i32, dry_run: bool, repair: bool)
         } else {
             AdoptMode::Commit
         },
+        time_zone,
     };
     db.run_step(Step::Adopt(&adoption))
         .await
@@ -120,18 +127,33 @@ fn refuse_unrepairable(
     later: &[Difference],
     diffs: &[Difference],
     repair: bool,
+    time_zone: Option<&str>,
 ) -> Result<()> {
-    let unrepairable: Vec<&Difference> = diffs.iter().filter(|d| !d.repairable()).collect();
+    let assumed = |d: &Difference| d.needs_assumption().is_some() && time_zone.is_some();
+    let unrepairable: Vec<&Difference> = diffs
+        .iter()
+        .filter(|d| !d.repairable() && !assumed(d))
+        .collect();
     if unrepairable.is_empty() && (!repair || later.is_empty()) {
         return Ok(());
     }
     let all: Vec<Difference> = later.iter().chain(diffs).cloned().collect();
     let blocking: Vec<Difference> = unrepairable.into_iter().chain(later).cloned().collect();
+    let flags: Vec<&str> = blocking
+        .iter()
+        .filter_map(Difference::needs_assumption)
+        .collect();
+    let flags = match flags.first() {
+        Some(flag) => {
+            format!(" (with {flag}, --repair can: the values carry no zone, and none is guessed)")
+        }
+        None => String::new(),
+    };
     Err(Error::new(
         Kind::SchemaDiffers,
         format!(
             "refusing to baseline at version {version}: the schema differs in {} place(s): {}; \
-             {} of them no repair covers (it would lose or have to guess something): {}; \
+             {} of them no repair covers (it would lose or have to guess something): {}{flags}; \
              nothing was changed",
             all.len(),
             joined(&all),
@@ -158,6 +180,7 @@ async fn refuse_with_plan(
             migrations,
             repair: true,
             mode: AdoptMode::PlanOnly,
+            time_zone: None,
         };
         match db.run_step(Step::Adopt(&adoption)).await {
             Ok(_) => "; `baseline --repair` brings it to the contract with the statements \
@@ -292,7 +315,7 @@ pub async fn adopt_on_deploy(db: &mut Database, lock_timeout: Duration) -> Resul
                 log::info!(
                     "MIGRATE_BASELINE=true: the schema is version {v} by meaning; adopting it"
                 );
-                adopt(db, v, false, false).await
+                adopt(db, v, false, false, None).await
             }
             Err((v, diffs)) => Err(Error::new(
                 Kind::SchemaDiffers,

@@ -156,6 +156,10 @@ pub struct BaselineArgs {
     /// rebuilding the table).
     #[arg(long)]
     pub repair: bool,
+    /// With --repair: the time zone a `timestamp` column's values are in, so that it can become
+    /// the contract's `timestamptz` (PostgreSQL; they carry no zone, and none is guessed).
+    #[arg(long, value_name = "ZONE", requires = "repair")]
+    pub assume_time_zone: Option<String>,
 }
 
 /// `export` flags.

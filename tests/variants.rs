@@ -1,17 +1,19 @@
-//! Sources read by what their data needs: databases the Python backend made from models
-//! written the way tutorials and older projects write them (tests/python/models.py with
-//! YOGAFLOW_VARIANT=loose: Python-side defaults, no CHECKs, unbounded String(), foreign keys
-//! without ON DELETE), plus a column and a table of the app's own, on both dialects. `export`
-//! and `copy` read them (their defaults, checks, lengths and ON DELETE rules change no value
-//! that moves), leave what is outside the contract behind and say so, and every ORM object
-//! arrives; the sources are never written. What a source lacks is named against the nearest
-//! version by structure.
+//! Every database the Python backend could have made, read and adopted on both dialects. The
+//! models of tests/python/models.py in the variants YOGAFLOW_VARIANT picks (`loose`:
+//! Python-side defaults, no CHECKs, unbounded String(), foreign keys without ON DELETE;
+//! `bool13`: SQLAlchemy 1.3's boolean CHECKs; `autoincrement`), plus a column and a table of
+//! the app's own. `export` and `copy` read them (their defaults, checks, lengths and ON DELETE
+//! rules change no value that moves), leave what is outside the contract behind and say so,
+//! and every ORM object arrives; the sources are never written. `baseline --repair` adopts
+//! them, `verify` is clean, and the app's ORM writes. What a source lacks is named against the
+//! nearest version by structure; what a repair would have to guess needs a flag naming it.
 
 mod support;
 
 use support::*;
 
-const LOOSE: &[(&str, &str)] = &[("YOGAFLOW_VARIANT", "loose")];
+/// The loose models, with SQLAlchemy 1.3's boolean CHECKs too (SQLite only has them).
+const LOOSE: &[(&str, &str)] = &[("YOGAFLOW_VARIANT", "loose,bool13")];
 
 /// A database of `dialect` the loose models made and seeded, with an app column and table of
 /// its own: its URL as the backend spells it.
@@ -136,7 +138,7 @@ fn a_source_that_lacks_a_column_is_named_against_the_nearest_version() {
 /// `baseline` that rebuilds the file's tables.
 #[test]
 fn ids_of_deleted_rows_never_come_back() {
-    let env = &[("YOGAFLOW_VARIANT", "autoincrement")];
+    let env = &[("YOGAFLOW_VARIANT", "loose,autoincrement")];
     let file = TempSqlite::new();
     let source = format!("sqlite+aiosqlite:///{}", file.path().display());
     backend_with("create-all", &source, env);
@@ -159,7 +161,7 @@ fn ids_of_deleted_rows_never_come_back() {
     let (dest, _) = target("postgres");
     run(&["import", out], &[("DATABASE_URL", &dest)]).assert_code(0);
     assert_eq!(next_user(&dest), 3, "import handed out a deleted row's id");
-    run(&["baseline", "--repair"], &[("DATABASE_URL", &source)]).assert_code(0);
+    run(&["baseline", "--repair"], &[("DATABASE_URL", &source)]).assert_ok(&["users: rebuilt"]);
     run(&["verify"], &[("DATABASE_URL", &source)]).assert_code(0);
     assert_eq!(
         next_user(&source),
@@ -247,4 +249,39 @@ fn sqlalchemy_13_boolean_checks_are_accepted_by_meaning() {
     assert!(!file.sqlite(users).contains("IN (0, 1)"));
     assert_eq!(backend("dump", &url), want);
     backend("insert", &url);
+}
+
+/// A `timestamp` column (no zone) where the contract has `timestamptz`: its values carry no
+/// zone, so `--repair` refuses to guess one and names the flag; with `--assume-time-zone UTC`
+/// the column becomes `timestamptz`, every instant kept, and `verify` is clean.
+#[test]
+fn a_naive_timestamp_is_repaired_only_with_the_zone_named() {
+    let db = cluster().create_db();
+    let url = cluster()
+        .url(&db)
+        .replacen("postgresql://", "postgresql+asyncpg://", 1);
+    backend("create-all", &url);
+    backend("seed", &url);
+    let want = backend("dump", &url);
+    cluster().psql(
+        &db,
+        "ALTER TABLE users ALTER COLUMN created_at TYPE timestamp USING created_at AT TIME ZONE 'UTC'",
+    );
+    let env = [("DATABASE_URL", url.as_str())];
+    run(&["baseline", "--repair"], &env).assert_error(
+        9,
+        &[
+            "column users.created_at: type changed from timestamp with time zone to timestamp \
+             without time zone",
+            "(with --assume-time-zone ZONE, --repair can: the values carry no zone, and none is \
+             guessed)",
+        ],
+    );
+    run(&["baseline", "--assume-time-zone", "UTC"], &env).assert_code(2);
+    run(&["baseline", "--repair", "--assume-time-zone", "UTC"], &env).assert_ok(&[
+        "repair: ALTER TABLE \"users\" ALTER COLUMN \"created_at\" TYPE timestamptz USING \
+         \"created_at\" AT TIME ZONE 'UTC'",
+    ]);
+    run(&["verify"], &env).assert_code(0);
+    assert_eq!(backend("dump", &url), want);
 }

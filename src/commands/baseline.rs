@@ -28,6 +28,7 @@ async fn baseline_locked(db: &mut Database, args: &BaselineArgs) -> Result<()> {
             "--version {version} is not a migration version of this binary (1 to {latest})"
         )));
     }
-    crate::adopt::adopt(db, version, args.dry_run, args.repair).await?;
+    let time_zone = args.assume_time_zone.as_deref();
+    crate::adopt::adopt(db, version, args.dry_run, args.repair, time_zone).await?;
     Ok(())
 }

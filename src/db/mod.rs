@@ -119,6 +119,9 @@ pub struct Adoption<'a> {
     pub repair: bool,
     /// Whether it commits, is rehearsed, or is only planned.
     pub mode: AdoptMode,
+    /// The zone a `timestamp` column's values are in (`--assume-time-zone`), for making it the
+    /// contract's `timestamptz`; without it, no such repair.
+    pub time_zone: Option<&'a str>,
 }
 
 /// How an [`Adoption`] ends.

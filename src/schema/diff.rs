@@ -187,6 +187,20 @@ impl Difference {
         }
     }
 
+    /// The flag that names what this repair would otherwise have to guess, if it needs one: a
+    /// `timestamp` (no zone) where the contract has `timestamptz` needs the zone its values are
+    /// in.
+    pub fn needs_assumption(&self) -> Option<&'static str> {
+        match self {
+            Difference::Type { want, have, .. }
+                if want == "timestamp with time zone" && have == "timestamp without time zone" =>
+            {
+                Some("--assume-time-zone ZONE")
+            }
+            _ => None,
+        }
+    }
+
     /// Whether `baseline --repair` can make this as the contract wants without losing or
     /// guessing anything: something missing that the migrations define (index, check, foreign
     /// key, unique constraint, default, NOT NULL), `json` where the contract has `jsonb`,
@@ -692,6 +706,14 @@ mod tests {
             optional,
         };
         assert!(col(true).tolerated() && !col(true).repairable());
+        let naive = Difference::Type {
+            table: s("users"),
+            column: s("created_at"),
+            want: s("timestamp with time zone"),
+            have: s("timestamp without time zone"),
+        };
+        assert_eq!(naive.needs_assumption(), Some("--assume-time-zone ZONE"));
+        assert!(!naive.repairable() && col(true).needs_assumption().is_none());
         assert!(!col(false).tolerated());
         assert_eq!(
             col(false).to_string(),

@@ -112,7 +112,8 @@ pub async fn adopt(tx: &Transaction<'_>, adoption: &Adoption<'_>) -> Step<()> {
         .get(0);
     if adoption.repair {
         let live = catalog::column_defs(tx, &live_schema).await?;
-        make(tx, column_repairs(&expected.columns, &live), mode).await?;
+        let repairs = column_repairs(&expected.columns, &live, adoption.time_zone);
+        make(tx, repairs, mode).await?;
     }
     let live = catalog::named_objects(tx, &live_schema).await?;
     make(tx, name_changes(&expected, &live, adoption.repair), mode).await?;
@@ -272,6 +273,7 @@ fn repair(sql: String, guard: Option<Guard>) -> Change {
 fn column_repairs(
     expected: &BTreeMap<(String, String), ColumnDef>,
     live: &BTreeMap<(String, String), ColumnDef>,
+    time_zone: Option<&str>,
 ) -> Vec<Change> {
     let mut out = Vec::new();
     for ((table, column), (want_type, want_not_null, want_default)) in expected {
@@ -283,6 +285,19 @@ fn column_repairs(
         let (t, c) = (q(table), q(column));
         if want_type != have_type {
             match (want_type.as_str(), have_type.as_str()) {
+                ("timestamp with time zone", "timestamp without time zone") => {
+                    // Only with the zone named: the values carry none.
+                    if let Some(zone) = time_zone {
+                        let zone = catalog::quote_literal(zone);
+                        out.push(repair(
+                            format!(
+                                "ALTER TABLE {t} ALTER COLUMN {c} TYPE timestamptz USING {c} AT \
+                                 TIME ZONE {zone}"
+                            ),
+                            None,
+                        ));
+                    }
+                }
                 ("jsonb", "json") => out.push(repair(
                     match want_default {
                         Some(default) => format!(

@@ -273,10 +273,12 @@ fn run_owned(c: &mut Connection, step: &Owned) -> Result<Outcome> {
             repair,
             mode,
         } => {
+            // SQLite's timestamps have no zone type to become: nothing is assumed there.
             let adoption = Adoption {
                 migrations: ms,
                 repair: *repair,
                 mode: *mode,
+                time_zone: None,
             };
             rebuild::adopt(&tx, &adoption)?;
             tx.execute_batch(&migrations::record_all_sql(ms))?;
