@@ -317,17 +317,47 @@ pub async fn adopt_on_deploy(db: &mut Database, lock_timeout: Duration) -> Resul
                 );
                 adopt(db, v, false, false, None).await
             }
-            Err((v, diffs)) => Err(Error::new(
-                Kind::SchemaDiffers,
-                format!(
-                    "MIGRATE_BASELINE=true, but the schema is no version of this binary by \
-                     meaning; closest is version {v}, which differs in {} place(s): {}; nothing \
-                     was changed (`yogaflow-migrate baseline --version N` names the differences)",
-                    diffs.len(),
-                    joined(&diffs)
-                ),
-            )),
+            Err((v, diffs)) => Err(no_version_on_deploy(db, v, diffs).await?),
         }
     })
     .await
+}
+
+/// Why `MIGRATE_BASELINE=true` adopts nothing, told by structure: the version whose tables
+/// and columns the database has and what differs from it there (what `baseline --repair` may
+/// mend), or the nearest version by structure and exactly what it lacks for it.
+async fn no_version_on_deploy(db: &Database, v: i32, diffs: Vec<Difference>) -> Result<Error> {
+    let why = match version_by_structure(db, &|_| true).await? {
+        Ok(at) => {
+            let diffs = if at == v {
+                diffs
+            } else {
+                let expected = db.expected_schema(at).await?;
+                managed(crate::schema::diff(
+                    &expected,
+                    &db.live_schema().await?,
+                    true,
+                ))
+            };
+            format!(
+                "its tables and columns are those of version {at}, from which it differs in {} \
+                 place(s): {}; nothing was changed (`yogaflow-migrate baseline --repair` brings \
+                 what loses nothing to the contract, and names the rest)",
+                diffs.len(),
+                joined(&diffs)
+            )
+        }
+        Err((at, blocking)) => format!(
+            "the nearest version by structure is {at}, for which it lacks {} thing(s): {}; \
+             nothing was changed",
+            blocking.len(),
+            joined(&blocking)
+        ),
+    };
+    Ok(Error::new(
+        Kind::SchemaDiffers,
+        format!(
+            "MIGRATE_BASELINE=true, but the schema is no version of this binary by meaning; {why}"
+        ),
+    ))
 }

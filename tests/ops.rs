@@ -576,7 +576,10 @@ fn deploy_adoption_refuses_a_schema_that_is_no_version() {
     );
     r.assert_error(
         9,
-        &["closest is version 5", "column poses.category: missing"],
+        &[
+            "the nearest version by structure is 5, for which it lacks 1 thing(s): column \
+             poses.category: missing",
+        ],
     );
     assert_no_history(&db);
 }

@@ -285,3 +285,31 @@ fn a_naive_timestamp_is_repaired_only_with_the_zone_named() {
     run(&["verify"], &env).assert_code(0);
     assert_eq!(backend("dump", &url), want);
 }
+
+/// `MIGRATE_BASELINE=true` adopts only what is a version by meaning: a loose database is told
+/// by structure which version it has and what differs from it, and pointed at
+/// `baseline --repair`; nothing changes.
+#[test]
+fn a_deploy_adoption_of_a_loose_database_names_its_version_by_structure() {
+    let (url, _file) = loose_source("postgres");
+    let r = run(
+        &["up"],
+        &[("DATABASE_URL", &url), ("MIGRATE_BASELINE", "true")],
+    );
+    r.assert_error(
+        9,
+        &[
+            "MIGRATE_BASELINE=true, but the schema is no version of this binary by meaning; its \
+             tables and columns are those of version 5, from which it differs in",
+            "foreign key sequences(user_id) -> users(id): ON DELETE changed from CASCADE to NO \
+             ACTION",
+            "`yogaflow-migrate baseline --repair` brings what loses nothing to the contract",
+        ],
+    );
+    let status = run(&["status"], &[("DATABASE_URL", &url)]);
+    assert!(
+        status.stdout.contains("no history table"),
+        "{}",
+        status.stdout
+    );
+}
