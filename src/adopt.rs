@@ -217,24 +217,33 @@ fn later_tables(expected: &Schema, live: &Schema) -> Vec<Difference> {
 pub async fn version_by_meaning(
     db: &Database,
 ) -> Result<std::result::Result<i32, (i32, Vec<Difference>)>> {
+    newest_version(db, |d| !d.tolerated()).await
+}
+
+/// The newest version at which none of the differences `counts` keeps remain (tables of later
+/// versions always count); or the nearest version, by how many remain, and those.
+async fn newest_version(
+    db: &Database,
+    counts: impl Fn(&Difference) -> bool,
+) -> Result<std::result::Result<i32, (i32, Vec<Difference>)>> {
     let live = db.live_schema().await?;
-    let mut closest: Option<(i32, Vec<Difference>)> = None;
+    let mut nearest: Option<(i32, Vec<Difference>)> = None;
     for m in migrate::migrations(db.dialect()).iter().rev() {
         let expected = db.expected_schema(m.version).await?;
-        let mut diffs = later_tables(&expected, &live);
-        diffs.extend(
+        let mut left = later_tables(&expected, &live);
+        left.extend(
             crate::schema::diff(&expected, &live, true)
                 .into_iter()
-                .filter(|d| !d.tolerated()),
+                .filter(|d| counts(d)),
         );
-        if diffs.is_empty() {
+        if left.is_empty() {
             return Ok(Ok(m.version));
         }
-        if closest.as_ref().is_none_or(|(_, d)| diffs.len() < d.len()) {
-            closest = Some((m.version, diffs));
+        if nearest.as_ref().is_none_or(|(_, d)| left.len() < d.len()) {
+            nearest = Some((m.version, left));
         }
     }
-    Ok(Err(closest.unwrap_or_default()))
+    Ok(Err(nearest.unwrap_or_default()))
 }
 
 /// The schema version of a database read as a source (`export`, `copy --from`): its history's,
@@ -277,27 +286,7 @@ pub async fn version_by_structure(
     db: &Database,
     readable: &dyn Fn(&str) -> bool,
 ) -> Result<std::result::Result<i32, (i32, Vec<Difference>)>> {
-    let live = db.live_schema().await?;
-    let mut nearest: Option<(i32, Vec<Difference>)> = None;
-    for m in migrate::migrations(db.dialect()).iter().rev() {
-        let expected = db.expected_schema(m.version).await?;
-        let mut blocking = later_tables(&expected, &live);
-        blocking.extend(
-            crate::schema::diff(&expected, &live, true)
-                .into_iter()
-                .filter(|d| d.blocks_reading(readable)),
-        );
-        if blocking.is_empty() {
-            return Ok(Ok(m.version));
-        }
-        if nearest
-            .as_ref()
-            .is_none_or(|(_, d)| blocking.len() < d.len())
-        {
-            nearest = Some((m.version, blocking));
-        }
-    }
-    Ok(Err(nearest.unwrap_or_default()))
+    newest_version(db, |d| d.blocks_reading(readable)).await
 }
 
 /// `MIGRATE_BASELINE=true` on a database with YogaFlow tables and no history: under the lock

@@ -313,3 +313,53 @@ fn a_deploy_adoption_of_a_loose_database_names_its_version_by_structure() {
         status.stdout
     );
 }
+
+/// An unbounded `String()` holding a value longer than the contract's `varchar(255)`: export
+/// refuses it (import would), and `baseline --repair` refuses to shorten it, naming the row,
+/// on both dialects; nothing changes.
+#[test]
+fn a_value_longer_than_the_contract_is_refused_by_row() {
+    for dialect in ["sqlite", "postgres"] {
+        let (url, file) = loose_source(dialect);
+        let long = format!("'{}@example.com'", "x".repeat(300));
+        let sql = format!("UPDATE users SET email = {long} WHERE id = 1");
+        match &file {
+            Some(f) => {
+                f.sqlite(&sql);
+            }
+            None => {
+                cluster().psql(url.rsplit('/').next().unwrap(), &sql);
+            }
+        }
+        let before = backend_with("dump", &url, LOOSE);
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("e.json");
+        let r = run(
+            &["export", "--out", out.to_str().unwrap()],
+            &[("DATABASE_URL", &url)],
+        );
+        r.assert_error(
+            10,
+            &["table users, row id 1, column email: 312 characters, longer than the 255"],
+        );
+        assert!(!out.exists(), "{dialect}: export left a file");
+        let r = run(&["baseline", "--repair"], &[("DATABASE_URL", &url)]);
+        r.assert_error(
+            9,
+            &["repair refused: users row id=1", "nothing was changed"],
+        );
+        assert!(
+            r.stderr
+                .contains("longer than the contract's 255 characters"),
+            "{dialect}: {}",
+            r.stderr
+        );
+        assert_eq!(
+            backend_with("dump", &url, LOOSE),
+            before,
+            "{dialect}: changed"
+        );
+        let status = run(&["status"], &[("DATABASE_URL", &url)]);
+        assert!(status.stdout.contains("no history table"), "{dialect}");
+    }
+}

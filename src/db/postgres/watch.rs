@@ -124,11 +124,6 @@ impl Watch {
         }
     }
 
-    /// The bound, `MIGRATE_NET_TIMEOUT`.
-    pub fn bound(&self) -> Duration {
-        self.net_timeout
-    }
-
     /// Records our backend's pid, as `pg_backend_pid()` gave it.
     pub fn set_pid(&self, pid: i32) {
         self.pid.store(i64::from(pid), Ordering::Relaxed);
@@ -171,11 +166,6 @@ impl Watch {
         if let Some(pid) = pid {
             self.set_pid(pid);
         }
-    }
-
-    /// Whether our backend is known.
-    pub fn knows_pid(&self) -> bool {
-        self.pid().is_some()
     }
 
     fn pid(&self) -> Option<i32> {
