@@ -4,8 +4,15 @@
 //! out; `commands::lint` reads the files and prints.
 //!
 //! A rule fires only where it matters: anything done to a table created earlier in the same
-//! file is done to an empty table nobody uses yet. A statement is silenced for one rule by a
+//! file is done to an empty table nobody uses yet; and, told the schema the earlier migrations
+//! leave ([`Schema`], `lint/schema.rs`), a change PostgreSQL makes in place (a `varchar`
+//! widened) is not a rewrite. Whether a DEFAULT may be volatile is `lint/volatile.rs`'s. A statement is silenced for one rule by a
 //! comment right above it, `-- lint: allow RULE REASON`; the reason is required.
+
+mod schema;
+mod volatile;
+
+pub use schema::{normalize_type, widens, Schema};
 
 use squawk_syntax::ast::{self, AstNode};
 use squawk_syntax::{SourceFile, SyntaxKind, SyntaxNode};
@@ -17,22 +24,35 @@ use squawk_syntax::{SourceFile, SyntaxKind, SyntaxNode};
 pub enum RuleId {
     /// `index-blocks-writes`: `CREATE INDEX` without CONCURRENTLY on an existing table.
     IndexBlocksWrites,
+    /// `drop-index-blocks`: `DROP INDEX` without CONCURRENTLY.
+    DropIndexBlocks,
+    /// `reindex-blocks`: `REINDEX` without CONCURRENTLY.
+    ReindexBlocks,
     /// `concurrently-in-transaction`: CONCURRENTLY in a migration that runs in a transaction.
     ConcurrentlyInTransaction,
     /// `not-null-column-without-default`: `ADD COLUMN ... NOT NULL` without a default.
     NotNullColumnWithoutDefault,
     /// `add-column-rewrites`: `ADD COLUMN` whose value every existing row needs computed.
     AddColumnRewrites,
-    /// `column-type-rewrites`: `ALTER COLUMN ... TYPE`.
+    /// `column-type-rewrites`: `ALTER COLUMN ... TYPE`, but for a known string widening.
     ColumnTypeRewrites,
+    /// `table-rewrite`: `VACUUM FULL` or `CLUSTER`.
+    TableRewrite,
     /// `foreign-key-validates`: a foreign key added without NOT VALID.
     ForeignKeyValidates,
     /// `check-validates`: a CHECK constraint added without NOT VALID.
     CheckValidates,
-    /// `set-not-null-scans`: `ALTER COLUMN ... SET NOT NULL`.
+    /// `validate-in-same-transaction`: `VALIDATE CONSTRAINT` in the transaction that added a
+    /// constraint NOT VALID to the same table.
+    ValidateInSameTransaction,
+    /// `set-not-null-scans`: `ALTER COLUMN ... SET NOT NULL` without a validated check.
     SetNotNullScans,
     /// `unique-builds-index`: a UNIQUE or PRIMARY KEY constraint that builds its index.
     UniqueBuildsIndex,
+    /// `transaction-control`: `BEGIN`, `COMMIT`, `ROLLBACK`, `SAVEPOINT` and the like.
+    TransactionControl,
+    /// `truncate`: `TRUNCATE`.
+    Truncate,
     /// `rename-breaks-app`: renaming a column or table.
     RenameBreaksApp,
     /// `drop-breaks-app`: dropping a column or table.
@@ -52,16 +72,22 @@ struct Meta {
 
 impl RuleId {
     /// Every rule, in the order docs/migrations.md lists them.
-    pub const ALL: [RuleId; 13] = [
+    pub const ALL: [RuleId; 19] = [
         RuleId::IndexBlocksWrites,
+        RuleId::DropIndexBlocks,
+        RuleId::ReindexBlocks,
         RuleId::ConcurrentlyInTransaction,
         RuleId::NotNullColumnWithoutDefault,
         RuleId::AddColumnRewrites,
         RuleId::ColumnTypeRewrites,
+        RuleId::TableRewrite,
         RuleId::ForeignKeyValidates,
         RuleId::CheckValidates,
+        RuleId::ValidateInSameTransaction,
         RuleId::SetNotNullScans,
         RuleId::UniqueBuildsIndex,
+        RuleId::TransactionControl,
+        RuleId::Truncate,
         RuleId::RenameBreaksApp,
         RuleId::DropBreaksApp,
         RuleId::Syntax,
@@ -95,6 +121,22 @@ impl RuleId {
                        `-- no-transaction` (its undo: DROP INDEX CONCURRENTLY, marked the same \
                        way)",
             },
+            RuleId::DropIndexBlocks => Meta {
+                name: "drop-index-blocks",
+                why: "takes an ACCESS EXCLUSIVE lock on {table}, the index's table: it waits for \
+                      every query running on it, and every read and write queued behind it waits \
+                      too (the drop itself is quick)",
+                safe: "DROP INDEX CONCURRENTLY, alone in a migration whose first line is \
+                       `-- no-transaction`",
+            },
+            RuleId::ReindexBlocks => Meta {
+                name: "reindex-blocks",
+                why:
+                    "rebuilds the index under a SHARE lock on {table} (writes wait) and an ACCESS \
+                      EXCLUSIVE lock on the index (reads that would use it wait, their planning \
+                      too) for the whole build",
+                safe: "REINDEX ... CONCURRENTLY, alone in a `-- no-transaction` migration",
+            },
             RuleId::ConcurrentlyInTransaction => Meta {
                 name: "concurrently-in-transaction",
                 why: "PostgreSQL refuses CONCURRENTLY inside a transaction block, and a migration \
@@ -111,19 +153,29 @@ impl RuleId {
             },
             RuleId::AddColumnRewrites => Meta {
                 name: "add-column-rewrites",
-                why: "adds a column whose value every existing row needs computed (a volatile \
-                      default, GENERATED ... STORED, an identity or serial column): {table} is \
-                      rewritten under an ACCESS EXCLUSIVE lock, and reads and writes wait",
+                why: "adds a column whose value every existing row needs computed (a default \
+                      calling a function not known to be stable, GENERATED ... STORED, an \
+                      identity or serial column): {table} is rewritten under an ACCESS EXCLUSIVE \
+                      lock, and reads and writes wait",
                 safe: "add the column without that default, fill it in batches, then set the \
                        default for new rows (SET DEFAULT does not rewrite)",
             },
             RuleId::ColumnTypeRewrites => Meta {
                 name: "column-type-rewrites",
                 why: "rewrites {table} and its indexes under an ACCESS EXCLUSIVE lock: reads and \
-                      writes wait for the whole rewrite (only a few changes, such as varchar(n) \
-                      to a longer varchar or to text, skip it)",
+                      writes wait for the whole rewrite (varchar(n) to a longer varchar or to \
+                      text skips it, and is not flagged when the earlier migrations tell the \
+                      column's type)",
                 safe: "add a column of the new type, backfill it in batches, move the app to it, \
                        and drop the old column in a later migration",
+            },
+            RuleId::TableRewrite => Meta {
+                name: "table-rewrite",
+                why: "VACUUM FULL and CLUSTER rewrite {table} and its indexes under an ACCESS \
+                      EXCLUSIVE lock: reads and writes wait for the whole rewrite (and VACUUM \
+                      refuses to run in a transaction at all)",
+                safe: "leave space to autovacuum, or rebuild the table online (pg_repack) \
+                       outside the migrations",
             },
             RuleId::ForeignKeyValidates => Meta {
                 name: "foreign-key-validates",
@@ -139,13 +191,24 @@ impl RuleId {
                 safe: "ADD CONSTRAINT ... CHECK (...) NOT VALID, then ALTER TABLE ... VALIDATE \
                        CONSTRAINT ...",
             },
+            RuleId::ValidateInSameTransaction => Meta {
+                name: "validate-in-same-transaction",
+                why: "validates in the same transaction as the ADD CONSTRAINT ... NOT VALID \
+                      before it, whose lock on {table} is held until commit (an ACCESS EXCLUSIVE \
+                      lock for a CHECK; SHARE ROW EXCLUSIVE locks on both tables for a foreign \
+                      key): the validating scan runs under it, as if NOT VALID had not been \
+                      written",
+                safe: "VALIDATE CONSTRAINT in the next migration, or in a `-- no-transaction` one \
+                       (each statement then commits on its own, releasing the ADD's lock first)",
+            },
             RuleId::SetNotNullScans => Meta {
                 name: "set-not-null-scans",
                 why: "scans every row of {table} under an ACCESS EXCLUSIVE lock: reads and writes \
                       wait",
-                safe: "ADD CONSTRAINT c CHECK (col IS NOT NULL) NOT VALID; VALIDATE CONSTRAINT c; \
-                       then SET NOT NULL (PostgreSQL 12 and later skip the scan given that check) \
-                       and DROP CONSTRAINT c",
+                safe: "ADD CONSTRAINT c CHECK (col IS NOT NULL) NOT VALID; then, in the next \
+                       migration or a `-- no-transaction` one, VALIDATE CONSTRAINT c, SET NOT \
+                       NULL (PostgreSQL 12 and later skip the scan given that check; the linter \
+                       too) and DROP CONSTRAINT c",
             },
             RuleId::UniqueBuildsIndex => Meta {
                 name: "unique-builds-index",
@@ -153,6 +216,24 @@ impl RuleId {
                       reads and writes wait for the whole build",
                 safe: "CREATE UNIQUE INDEX CONCURRENTLY (in a `-- no-transaction` migration), \
                        then ADD CONSTRAINT ... UNIQUE USING INDEX ...",
+            },
+            RuleId::TransactionControl => Meta {
+                name: "transaction-control",
+                why: "COMMIT, END, ROLLBACK or ABORT end the transaction the migrator runs the \
+                      file in: what comes before commits (or is undone) without the history row, \
+                      and what follows runs in no transaction, so a failure after it leaves the \
+                      change applied but unrecorded; SAVEPOINT fails outside a transaction block \
+                      (a `-- no-transaction` file), and BEGIN there leaves the statements after \
+                      it to a transaction the migrator does not know of",
+                safe: "leave transactions to the migrator; for statements that refuse one, make \
+                       `-- no-transaction` the file's first line",
+            },
+            RuleId::Truncate => Meta {
+                name: "truncate",
+                why: "empties {table} under an ACCESS EXCLUSIVE lock: its rows are gone for the \
+                      app instances still running too, and reads and writes wait for the lock",
+                safe: "keep the data, or delete in batches (DELETE ... WHERE id IN (SELECT id ... \
+                       LIMIT 1000)) once nothing reads it",
             },
             RuleId::RenameBreaksApp => Meta {
                 name: "rename-breaks-app",
@@ -244,8 +325,16 @@ pub fn is_undo(file_name: &str) -> bool {
     file_name.ends_with(".down.sql")
 }
 
-/// Lints one PostgreSQL migration. `undo`: the file is a `.down.sql`.
+/// Lints one PostgreSQL migration, knowing nothing of the migrations before it. `undo`: the
+/// file is a `.down.sql`.
 pub fn lint(text: &str, undo: bool) -> Vec<Finding> {
+    lint_with(text, undo, &Schema::default())
+}
+
+/// Lints one PostgreSQL migration, told the schema the migrations before it leave
+/// ([`Schema::after`] of the up files of lower versions; for an undo file, of its own version
+/// too). `undo`: the file is a `.down.sql`.
+pub fn lint_with(text: &str, undo: bool, schema: &Schema) -> Vec<Finding> {
     let parse = SourceFile::parse(text);
     let mut out = Vec::new();
     for e in parse.errors() {
@@ -258,200 +347,431 @@ pub fn lint(text: &str, undo: bool) -> Vec<Finding> {
             allowed: None,
         });
     }
-    let outside_transaction = crate::script::outside_transaction(text);
-    let mut created: Vec<String> = Vec::new();
+    let mut walk = Walk {
+        undo,
+        outside_transaction: crate::script::outside_transaction(text),
+        created: Vec::new(),
+        indexes: Vec::new(),
+        not_valid: Vec::new(),
+        schema: schema.clone(),
+    };
     for stmt in parse.tree().stmts() {
-        let node = stmt.syntax();
-        let start = u32::from(node.text_range().start()) as usize;
         let mut hits: Vec<(RuleId, String)> = Vec::new();
-        check(&stmt, &created, outside_transaction, undo, &mut hits);
-        if let ast::Stmt::CreateTable(ct) = &stmt {
-            created.push(table_key(&name_text(ct.table_name())));
-        }
-        if hits.is_empty() {
-            continue;
-        }
-        let markers = allow_markers(node);
-        let line = line_of(text, start);
-        let statement = first_line(&node.text().to_string());
-        for marker in &markers {
-            if let Err(problem) = marker {
-                out.push(Finding {
-                    rule: RuleId::LintMarker,
-                    line,
-                    statement: problem.clone(),
-                    table: String::new(),
-                    allowed: None,
-                });
-            }
-        }
-        for (rule, table) in hits {
-            let allowed = markers.iter().find_map(|m| match m {
-                Ok((r, reason)) if *r == rule => Some(reason.clone()),
-                _ => None,
-            });
-            out.push(Finding {
-                rule,
-                line,
-                statement: statement.clone(),
-                table,
-                allowed,
-            });
+        walk.check(&stmt, &mut hits);
+        walk.observe(&stmt);
+        if !hits.is_empty() {
+            report(text, stmt.syntax(), hits, &mut out);
         }
     }
     out.sort_by_key(|f| f.line);
     out
 }
 
-/// The rules `stmt` breaks, as (rule, table).
-fn check(
-    stmt: &ast::Stmt,
-    created: &[String],
+/// The findings of one statement, each silenced or not by the markers above it, with the
+/// malformed markers themselves.
+fn report(text: &str, node: &SyntaxNode, hits: Vec<(RuleId, String)>, out: &mut Vec<Finding>) {
+    let start = u32::from(node.text_range().start()) as usize;
+    let markers = allow_markers(node);
+    let line = line_of(text, start);
+    let statement = first_line(&node.text().to_string());
+    for marker in &markers {
+        if let Err(problem) = marker {
+            out.push(Finding {
+                rule: RuleId::LintMarker,
+                line,
+                statement: problem.clone(),
+                table: String::new(),
+                allowed: None,
+            });
+        }
+    }
+    for (rule, table) in hits {
+        let allowed = markers.iter().find_map(|m| match m {
+            Ok((r, reason)) if *r == rule => Some(reason.clone()),
+            _ => None,
+        });
+        out.push(Finding {
+            rule,
+            line,
+            statement: statement.clone(),
+            table,
+            allowed,
+        });
+    }
+}
+
+/// What the linter knows before each statement of one file.
+struct Walk {
+    /// The file is a `.down.sql`.
+    undo: bool,
+    /// The file runs outside a transaction (`-- no-transaction`), each statement on its own.
     outside_transaction: bool,
-    undo: bool,
-    hits: &mut Vec<(RuleId, String)>,
-) {
-    let existing = |table: &str| !created.contains(&table_key(table));
-    match stmt {
-        ast::Stmt::CreateIndex(ci) => {
-            let table = name_text(ci.table_relation_name());
-            if ci.concurrently_token().is_some() {
-                if !outside_transaction {
-                    hits.push((RuleId::ConcurrentlyInTransaction, table));
+    /// Tables the file created before: empty, and nobody uses them yet.
+    created: Vec<String>,
+    /// Indexes the file created before.
+    indexes: Vec<String>,
+    /// Tables the file's transaction gave a constraint NOT VALID (and still holds locked).
+    not_valid: Vec<String>,
+    /// The schema as the statement meets it.
+    schema: Schema,
+}
+
+impl Walk {
+    /// Whether `table` existed before the file (not created by it).
+    fn existing(&self, table: &str) -> bool {
+        !self.created.contains(&table_key(table))
+    }
+
+    /// Takes in what a statement leaves for the ones after it.
+    fn observe(&mut self, stmt: &ast::Stmt) {
+        match stmt {
+            ast::Stmt::CreateTable(ct) => {
+                self.created.push(table_key(&name_text(ct.table_name())));
+            }
+            ast::Stmt::CreateIndex(ci) => self.indexes.push(table_key(&name_text(ci.index()))),
+            // Outside a transaction each statement commits, releasing the ADD's lock.
+            ast::Stmt::AlterTable(at)
+                if !self.outside_transaction && at.actions().any(|a| adds_not_valid(&a)) =>
+            {
+                let table = table_key(&name_text(at.table_relation_name()));
+                self.not_valid.push(table);
+            }
+            _ => {}
+        }
+        self.schema.apply(stmt);
+    }
+
+    /// The rules `stmt` breaks, as (rule, table).
+    fn check(&self, stmt: &ast::Stmt, hits: &mut Vec<(RuleId, String)>) {
+        if TRANSACTION_CONTROL.contains(&stmt.syntax().kind()) {
+            hits.push((RuleId::TransactionControl, String::new()));
+            return;
+        }
+        match stmt {
+            ast::Stmt::CreateIndex(ci) => {
+                let table = name_text(ci.table_relation_name());
+                if ci.concurrently_token().is_some() {
+                    if !self.outside_transaction {
+                        hits.push((RuleId::ConcurrentlyInTransaction, table));
+                    }
+                } else if self.existing(&table) {
+                    hits.push((RuleId::IndexBlocksWrites, table));
                 }
-            } else if existing(&table) {
-                hits.push((RuleId::IndexBlocksWrites, table));
+            }
+            ast::Stmt::DropIndex(di) => self.drop_index(di, hits),
+            ast::Stmt::Reindex(r) => self.reindex(r, hits),
+            ast::Stmt::Truncate(t) => {
+                let tables = t
+                    .table_list()
+                    .into_iter()
+                    .flat_map(|l| l.table_relation_names());
+                self.on_existing(
+                    tables.map(|n| name_text(n.table_name_ref())),
+                    RuleId::Truncate,
+                    hits,
+                );
+            }
+            ast::Stmt::Vacuum(v) if vacuum_full(v) => {
+                let tables = v
+                    .table_and_columns_list()
+                    .into_iter()
+                    .flat_map(|l| l.table_and_columnss())
+                    .map(|t| name_text(t.table_relation_name()));
+                self.on_existing_or_all(tables.collect(), RuleId::TableRewrite, hits);
+            }
+            ast::Stmt::Cluster(c) => {
+                let tables = c.table_name_ref().map(|t| t.syntax().text().to_string());
+                self.on_existing_or_all(tables.into_iter().collect(), RuleId::TableRewrite, hits);
+            }
+            ast::Stmt::DropTable(dt) if !self.undo => {
+                let tables = dt.table_name_refs().map(|t| t.syntax().text().to_string());
+                self.on_existing(tables, RuleId::DropBreaksApp, hits);
+            }
+            ast::Stmt::AlterTable(at) => self.alter_table(at, hits),
+            _ => {}
+        }
+    }
+
+    /// `rule` for each of `tables` that existed before the file.
+    fn on_existing(
+        &self,
+        tables: impl Iterator<Item = String>,
+        rule: RuleId,
+        hits: &mut Vec<(RuleId, String)>,
+    ) {
+        for table in tables {
+            let table = table.trim().to_string();
+            if self.existing(&table) {
+                hits.push((rule, table));
             }
         }
-        ast::Stmt::DropIndex(di) if di.concurrently_token().is_some() && !outside_transaction => {
-            hits.push((RuleId::ConcurrentlyInTransaction, String::new()));
+    }
+
+    /// `rule` for each of `tables` that existed before the file, or once when the statement
+    /// names none (it then works on every table of the database).
+    fn on_existing_or_all(
+        &self,
+        tables: Vec<String>,
+        rule: RuleId,
+        hits: &mut Vec<(RuleId, String)>,
+    ) {
+        if tables.is_empty() {
+            hits.push((rule, String::new()));
         }
-        ast::Stmt::DropTable(dt) if !undo => {
-            for t in dt.table_name_refs() {
-                let table = t.syntax().text().to_string().trim().to_string();
-                if existing(&table) {
-                    hits.push((RuleId::DropBreaksApp, table));
+        self.on_existing(tables.into_iter(), rule, hits);
+    }
+
+    /// `DROP INDEX`: CONCURRENTLY needs the file outside a transaction; without it, the lock
+    /// blocks the table. An undo file's plain drop is left alone: the undo runs only by an
+    /// operator's `down`, never at deploy, and mostly drops what its up built the same way.
+    fn drop_index(&self, di: &ast::DropIndex, hits: &mut Vec<(RuleId, String)>) {
+        if di.concurrently_token().is_some() {
+            if !self.outside_transaction {
+                hits.push((RuleId::ConcurrentlyInTransaction, String::new()));
+            }
+            return;
+        }
+        if self.undo {
+            return;
+        }
+        for index in di.index_refs() {
+            let index = table_key(&index.syntax().text().to_string());
+            if self.indexes.contains(&index) {
+                continue;
+            }
+            let table = self.schema.index_table(&index).unwrap_or_default();
+            if self.existing(table) || table.is_empty() {
+                hits.push((RuleId::DropIndexBlocks, table.to_string()));
+            }
+        }
+    }
+
+    /// `REINDEX`: CONCURRENTLY needs the file outside a transaction; without it, the rebuild
+    /// blocks the table (a table or index the file made is left alone).
+    fn reindex(&self, r: &ast::Reindex, hits: &mut Vec<(RuleId, String)>) {
+        let concurrently = reindex_concurrently(r);
+        if concurrently {
+            if !self.outside_transaction {
+                hits.push((RuleId::ConcurrentlyInTransaction, String::new()));
+            }
+            return;
+        }
+        let table = match r.reindex_target() {
+            Some(ast::ReindexTarget::ReindexTargetTable(t)) => name_text(t.table_name_ref()),
+            Some(ast::ReindexTarget::ReindexTargetIndex(t)) => {
+                let index = table_key(&name_text(t.index_ref()));
+                if self.indexes.contains(&index) {
+                    return;
+                }
+                self.schema
+                    .index_table(&index)
+                    .unwrap_or_default()
+                    .to_string()
+            }
+            _ => String::new(),
+        };
+        if table.is_empty() || self.existing(&table) {
+            hits.push((RuleId::ReindexBlocks, table));
+        }
+    }
+
+    /// The rules an `ALTER TABLE` on an existing table breaks, action by action.
+    fn alter_table(&self, at: &ast::AlterTable, hits: &mut Vec<(RuleId, String)>) {
+        let table = name_text(at.table_relation_name());
+        if !self.existing(&table) {
+            return;
+        }
+        // One statement is one transaction, whatever the file's first line says.
+        let mut not_valid = self.not_valid.contains(&table_key(&table));
+        for action in at.actions() {
+            if matches!(action, ast::AlterTableAction::ValidateConstraint(_)) && not_valid {
+                hits.push((RuleId::ValidateInSameTransaction, table.clone()));
+            }
+            not_valid |= adds_not_valid(&action);
+            self.alter_action(&action, &table, hits);
+        }
+    }
+
+    /// The rules one `ALTER TABLE` action on an existing table breaks (but
+    /// `validate-in-same-transaction`, which depends on the actions before it).
+    fn alter_action(
+        &self,
+        action: &ast::AlterTableAction,
+        table: &str,
+        hits: &mut Vec<(RuleId, String)>,
+    ) {
+        let mut hit = |rule: RuleId| hits.push((rule, table.to_string()));
+        match action {
+            ast::AlterTableAction::AddColumn(ac) => add_column(ac, &mut hit),
+            ast::AlterTableAction::AddConstraint(ac) => match ac.constraint() {
+                Some(c @ ast::Constraint::ForeignKeyConstraint(_)) if !c.is_not_valid() => {
+                    hit(RuleId::ForeignKeyValidates)
+                }
+                Some(c @ ast::Constraint::CheckConstraint(_)) if !c.is_not_valid() => {
+                    hit(RuleId::CheckValidates)
+                }
+                Some(ast::Constraint::UniqueConstraint(u)) if u.using_index().is_none() => {
+                    hit(RuleId::UniqueBuildsIndex)
+                }
+                Some(ast::Constraint::PrimaryKeyConstraint(p)) if p.using_index().is_none() => {
+                    hit(RuleId::UniqueBuildsIndex)
+                }
+                _ => {}
+            },
+            ast::AlterTableAction::AlterColumn(alc) => {
+                let column = name_text(alc.column_name_ref());
+                match alc.option() {
+                    Some(ast::AlterColumnOption::SetType(st))
+                        if !self.widens(table, &column, &st) =>
+                    {
+                        hit(RuleId::ColumnTypeRewrites)
+                    }
+                    Some(ast::AlterColumnOption::SetNotNull(_))
+                        if !self.schema.not_null_checked(table, &column) =>
+                    {
+                        hit(RuleId::SetNotNullScans)
+                    }
+                    _ => {}
                 }
             }
-        }
-        ast::Stmt::AlterTable(at) => {
-            let table = name_text(at.table_relation_name());
-            if !existing(&table) {
-                return;
+            ast::AlterTableAction::RenameColumn(_) | ast::AlterTableAction::TableRenameTo(_)
+                if !self.undo =>
+            {
+                hit(RuleId::RenameBreaksApp)
             }
-            for action in at.actions() {
-                alter_action(&action, &table, undo, hits);
-            }
+            ast::AlterTableAction::DropColumn(_) if !self.undo => hit(RuleId::DropBreaksApp),
+            _ => {}
         }
-        _ => {}
+    }
+
+    /// Whether `SET TYPE` only widens a string column whose type the earlier migrations tell
+    /// (see [`schema::widens`]); a USING or COLLATE clause may change values or their order,
+    /// so it never does.
+    fn widens(&self, table: &str, column: &str, st: &ast::SetType) -> bool {
+        if st.using_expr().is_some() || st.collate().is_some() {
+            return false;
+        }
+        let (Some(from), Some(to)) = (self.schema.column_type(table, column), st.ty()) else {
+            return false;
+        };
+        schema::widens(from, &to.syntax().text().to_string())
     }
 }
 
-/// The rules one `ALTER TABLE` action on an existing table breaks.
-fn alter_action(
-    action: &ast::AlterTableAction,
-    table: &str,
-    undo: bool,
-    hits: &mut Vec<(RuleId, String)>,
-) {
-    let mut hit = |rule: RuleId| hits.push((rule, table.to_string()));
-    match action {
-        ast::AlterTableAction::AddColumn(ac) => {
-            let constraints: Vec<ast::Constraint> = ac.constraints().collect();
-            let has = |f: fn(&ast::Constraint) -> bool| constraints.iter().any(f);
-            let default = constraints.iter().find_map(|c| match c {
-                ast::Constraint::DefaultConstraint(d) => Some(d.syntax().text().to_string()),
-                _ => None,
-            });
-            let null_default = default.as_deref().is_some_and(|d| {
-                d.to_ascii_lowercase()
-                    .split_whitespace()
-                    .eq(["default", "null"])
-            });
-            if has(|c| matches!(c, ast::Constraint::NotNullConstraint(_)))
-                && (default.is_none() || null_default)
-                && !has(|c| matches!(c, ast::Constraint::GeneratedConstraint(_)))
-            {
-                hit(RuleId::NotNullColumnWithoutDefault);
-            }
-            let ty = ac
-                .ty()
-                .map(|t| t.syntax().text().to_string().to_ascii_lowercase())
-                .unwrap_or_default();
-            if has(|c| matches!(c, ast::Constraint::GeneratedConstraint(_)))
-                || [
-                    "serial",
-                    "bigserial",
-                    "smallserial",
-                    "serial4",
-                    "serial8",
-                    "serial2",
-                ]
-                .contains(&ty.trim())
-                || default.as_deref().is_some_and(volatile)
-            {
-                hit(RuleId::AddColumnRewrites);
-            }
-            if has(|c| matches!(c, ast::Constraint::ReferencesConstraint(_)) && !c.is_not_valid()) {
-                hit(RuleId::ForeignKeyValidates);
-            }
-            if has(|c| {
-                matches!(
-                    c,
-                    ast::Constraint::UniqueConstraint(_) | ast::Constraint::PrimaryKeyConstraint(_)
-                )
-            }) {
-                hit(RuleId::UniqueBuildsIndex);
-            }
-            if has(|c| matches!(c, ast::Constraint::CheckConstraint(_)) && !c.is_not_valid()) {
-                hit(RuleId::CheckValidates);
-            }
-        }
-        ast::AlterTableAction::AddConstraint(ac) => match ac.constraint() {
-            Some(c @ ast::Constraint::ForeignKeyConstraint(_)) if !c.is_not_valid() => {
-                hit(RuleId::ForeignKeyValidates)
-            }
-            Some(c @ ast::Constraint::CheckConstraint(_)) if !c.is_not_valid() => {
-                hit(RuleId::CheckValidates)
-            }
-            Some(ast::Constraint::UniqueConstraint(u)) if u.using_index().is_none() => {
-                hit(RuleId::UniqueBuildsIndex)
-            }
-            Some(ast::Constraint::PrimaryKeyConstraint(p)) if p.using_index().is_none() => {
-                hit(RuleId::UniqueBuildsIndex)
-            }
-            _ => {}
-        },
-        ast::AlterTableAction::AlterColumn(alc) => match alc.option() {
-            Some(ast::AlterColumnOption::SetType(_)) => hit(RuleId::ColumnTypeRewrites),
-            Some(ast::AlterColumnOption::SetNotNull(_)) => hit(RuleId::SetNotNullScans),
-            _ => {}
-        },
-        ast::AlterTableAction::RenameColumn(_) | ast::AlterTableAction::TableRenameTo(_)
-            if !undo =>
-        {
-            hit(RuleId::RenameBreaksApp)
-        }
-        ast::AlterTableAction::DropColumn(_) if !undo => hit(RuleId::DropBreaksApp),
-        _ => {}
+/// The statements that begin, end or split a transaction.
+const TRANSACTION_CONTROL: &[SyntaxKind] = &[
+    SyntaxKind::BEGIN,
+    SyntaxKind::COMMIT_TRANSACTION,
+    SyntaxKind::ROLLBACK_TRANSACTION,
+    SyntaxKind::SAVEPOINT_CREATE,
+    SyntaxKind::RELEASE_SAVEPOINT,
+    SyntaxKind::ROLLBACK_TO_SAVEPOINT,
+    SyntaxKind::PREPARE_TRANSACTION,
+    SyntaxKind::COMMIT_PREPARED,
+    SyntaxKind::ROLLBACK_PREPARED,
+];
+
+/// Whether an action adds a constraint NOT VALID (whose lock the transaction then holds).
+fn adds_not_valid(action: &ast::AlterTableAction) -> bool {
+    matches!(action, ast::AlterTableAction::AddConstraint(ac)
+        if ac.constraint().is_some_and(|c| c.is_not_valid()))
+}
+
+/// Whether a VACUUM is FULL: `VACUUM FULL` or `VACUUM (FULL [true])`.
+fn vacuum_full(v: &ast::Vacuum) -> bool {
+    if v.full_token().is_some() {
+        return true;
+    }
+    v.vacuum_option_list().is_some_and(|list| {
+        list.vacuum_options().any(|o| {
+            let name = name_text(o.vacuum_option_name()).to_ascii_lowercase();
+            let value = name_text(o.vacuum_option_value()).to_ascii_lowercase();
+            name == "full" && !["false", "off", "0"].contains(&value.as_str())
+        })
+    })
+}
+
+/// Whether a REINDEX is concurrent: `REINDEX INDEX CONCURRENTLY ...` or `REINDEX
+/// (CONCURRENTLY) ...`.
+fn reindex_concurrently(r: &ast::Reindex) -> bool {
+    let in_target = match r.reindex_target() {
+        Some(ast::ReindexTarget::ReindexTargetIndex(t)) => t.concurrently_token().is_some(),
+        Some(ast::ReindexTarget::ReindexTargetTable(t)) => t.concurrently_token().is_some(),
+        Some(ast::ReindexTarget::ReindexTargetSchema(t)) => t.concurrently_token().is_some(),
+        Some(ast::ReindexTarget::ReindexTargetDatabase(t)) => t.concurrently_token().is_some(),
+        Some(ast::ReindexTarget::ReindexTargetSystem(t)) => t.concurrently_token().is_some(),
+        None => false,
+    };
+    in_target
+        || r.reindex_option_list().is_some_and(|l| {
+            l.syntax()
+                .descendants()
+                .any(|n| n.kind() == SyntaxKind::REINDEX_OPTION_CONCURRENTLY)
+        })
+}
+
+/// The rules an `ADD COLUMN` on an existing table breaks.
+fn add_column(ac: &ast::AddColumn, hit: &mut impl FnMut(RuleId)) {
+    let constraints: Vec<ast::Constraint> = ac.constraints().collect();
+    let has = |f: fn(&ast::Constraint) -> bool| constraints.iter().any(f);
+    let default = constraints.iter().find_map(|c| match c {
+        ast::Constraint::DefaultConstraint(d) => Some(d.clone()),
+        _ => None,
+    });
+    let null_default = default.as_ref().is_some_and(|d| {
+        d.syntax()
+            .text()
+            .to_string()
+            .to_ascii_lowercase()
+            .split_whitespace()
+            .eq(["default", "null"])
+    });
+    let generated = has(|c| matches!(c, ast::Constraint::GeneratedConstraint(_)));
+    if has(|c| matches!(c, ast::Constraint::NotNullConstraint(_)))
+        && (default.is_none() || null_default)
+        && !generated
+    {
+        hit(RuleId::NotNullColumnWithoutDefault);
+    }
+    let ty = name_text(ac.ty()).to_ascii_lowercase();
+    let serial = [
+        "serial",
+        "bigserial",
+        "smallserial",
+        "serial4",
+        "serial8",
+        "serial2",
+    ];
+    let volatile_default = default
+        .and_then(|d| d.expr())
+        .is_some_and(|e| volatile::may_be_volatile(&e));
+    if generated || serial.contains(&ty.as_str()) || volatile_default {
+        hit(RuleId::AddColumnRewrites);
+    }
+    if has(|c| matches!(c, ast::Constraint::ReferencesConstraint(_)) && !c.is_not_valid()) {
+        hit(RuleId::ForeignKeyValidates);
+    }
+    if has(|c| {
+        matches!(
+            c,
+            ast::Constraint::UniqueConstraint(_) | ast::Constraint::PrimaryKeyConstraint(_)
+        )
+    }) {
+        hit(RuleId::UniqueBuildsIndex);
+    }
+    if has(|c| matches!(c, ast::Constraint::CheckConstraint(_)) && !c.is_not_valid()) {
+        hit(RuleId::CheckValidates);
     }
 }
 
-/// Whether a DEFAULT clause calls a volatile function, which PostgreSQL evaluates for every
-/// existing row (rewriting the table) instead of storing one value.
-fn volatile(default: &str) -> bool {
-    let d = default.to_ascii_lowercase();
-    [
-        "random(",
-        "gen_random_uuid(",
-        "uuid_generate_v",
-        "clock_timestamp(",
-        "timeofday(",
-        "nextval(",
-        "txid_current(",
-    ]
-    .iter()
-    .any(|f| d.contains(f))
+/// The version of a migration file named `V<n>__<name>.sql` (or `.down.sql`).
+pub fn version_of(file_name: &str) -> Option<u32> {
+    file_name
+        .strip_prefix('V')?
+        .split_once("__")?
+        .0
+        .parse()
+        .ok()
 }
 
 /// The `lint: allow RULE REASON` markers in the comments right above a statement: Ok((rule,
@@ -544,6 +864,12 @@ fn name_text<N: AstNode>(n: Option<N>) -> String {
         .unwrap_or_default()
 }
 
+/// A single identifier (a column's or a constraint's name) as PostgreSQL resolves it: unquoted
+/// folds to lower case, quoted keeps its case.
+fn ident_key(name: &str) -> String {
+    table_key(name)
+}
+
 /// A table name as PostgreSQL resolves it: unquoted parts fold to lower case, quoted ones
 /// keep theirs, and `public.` is the default schema.
 fn table_key(name: &str) -> String {
@@ -630,7 +956,114 @@ mod tests {
                 "DROP INDEX CONCURRENTLY ix;",
                 &["concurrently-in-transaction"],
             ),
-            ("DROP INDEX ix;", &[]),
+            ("DROP INDEX ix;", &["drop-index-blocks"]),
+            ("DROP INDEX IF EXISTS ix, iy;", &["drop-index-blocks", "drop-index-blocks"]),
+            ("-- no-transaction\nDROP INDEX CONCURRENTLY ix;", &[]),
+            (
+                "-- no-transaction\nDROP INDEX ix;",
+                &["drop-index-blocks"],
+            ),
+            (
+                "CREATE INDEX ix ON poses (name);\nDROP INDEX ix;",
+                &["index-blocks-writes"],
+            ),
+            ("REINDEX INDEX ix;", &["reindex-blocks"]),
+            ("REINDEX TABLE poses;", &["reindex-blocks"]),
+            ("REINDEX SCHEMA public;", &["reindex-blocks"]),
+            ("-- no-transaction\nREINDEX INDEX CONCURRENTLY ix;", &[]),
+            ("-- no-transaction\nREINDEX (CONCURRENTLY) TABLE poses;", &[]),
+            (
+                "REINDEX TABLE CONCURRENTLY poses;",
+                &["concurrently-in-transaction"],
+            ),
+            (
+                "REINDEX (CONCURRENTLY) INDEX ix;",
+                &["concurrently-in-transaction"],
+            ),
+            ("CREATE TABLE t (a int);\nREINDEX TABLE t;", &[]),
+            ("TRUNCATE poses;", &["truncate"]),
+            (
+                "TRUNCATE TABLE ONLY poses, users CASCADE;",
+                &["truncate", "truncate"],
+            ),
+            ("CREATE TABLE t (a int);\nTRUNCATE t;", &[]),
+            ("VACUUM FULL poses;", &["table-rewrite"]),
+            ("VACUUM (FULL, VERBOSE) poses;", &["table-rewrite"]),
+            ("VACUUM FULL;", &["table-rewrite"]),
+            ("VACUUM (FULL false) poses;", &[]),
+            ("VACUUM poses;", &[]),
+            ("VACUUM ANALYZE poses;", &[]),
+            ("CLUSTER poses USING ix;", &["table-rewrite"]),
+            ("CLUSTER;", &["table-rewrite"]),
+            ("BEGIN;", &["transaction-control"]),
+            ("START TRANSACTION;", &["transaction-control"]),
+            ("COMMIT;", &["transaction-control"]),
+            ("END;", &["transaction-control"]),
+            ("ROLLBACK;", &["transaction-control"]),
+            ("ABORT;", &["transaction-control"]),
+            ("SAVEPOINT a;", &["transaction-control"]),
+            ("RELEASE SAVEPOINT a;", &["transaction-control"]),
+            ("ROLLBACK TO SAVEPOINT a;", &["transaction-control"]),
+            ("-- no-transaction\nCOMMIT;", &["transaction-control"]),
+            ("SET LOCAL lock_timeout = '1s';", &[]),
+            (
+                "ALTER TABLE s ADD CONSTRAINT c CHECK (a > 0) NOT VALID;\n\
+                 ALTER TABLE s VALIDATE CONSTRAINT c;",
+                &["validate-in-same-transaction"],
+            ),
+            (
+                "ALTER TABLE s ADD CONSTRAINT fk FOREIGN KEY (u) REFERENCES users (id) NOT VALID;\n\
+                 ALTER TABLE public.S VALIDATE CONSTRAINT other;",
+                &["validate-in-same-transaction"],
+            ),
+            (
+                "ALTER TABLE s ADD CONSTRAINT c CHECK (a > 0) NOT VALID, VALIDATE CONSTRAINT c;",
+                &["validate-in-same-transaction"],
+            ),
+            (
+                "-- no-transaction\nALTER TABLE s ADD CONSTRAINT c CHECK (a > 0) NOT VALID;\n\
+                 ALTER TABLE s VALIDATE CONSTRAINT c;",
+                &[],
+            ),
+            (
+                "ALTER TABLE s ADD CONSTRAINT c CHECK (a > 0) NOT VALID;\n\
+                 ALTER TABLE t VALIDATE CONSTRAINT c;",
+                &[],
+            ),
+            (
+                "ALTER TABLE s ADD CONSTRAINT c CHECK (a IS NOT NULL) NOT VALID;\n\
+                 ALTER TABLE s VALIDATE CONSTRAINT c;\n\
+                 ALTER TABLE s ALTER COLUMN a SET NOT NULL;\n\
+                 ALTER TABLE s DROP CONSTRAINT c;",
+                &["validate-in-same-transaction"],
+            ),
+            (
+                "-- no-transaction\n\
+                 ALTER TABLE s ADD CONSTRAINT c CHECK (a IS NOT NULL) NOT VALID;\n\
+                 ALTER TABLE s VALIDATE CONSTRAINT c;\n\
+                 ALTER TABLE s ALTER COLUMN a SET NOT NULL;\n\
+                 ALTER TABLE s DROP CONSTRAINT c;",
+                &[],
+            ),
+            (
+                "ALTER TABLE s ADD CONSTRAINT c CHECK (a IS NOT NULL) NOT VALID;\n\
+                 ALTER TABLE s ALTER COLUMN a SET NOT NULL;",
+                &["set-not-null-scans"],
+            ),
+            (
+                "ALTER TABLE s ADD COLUMN n int DEFAULT my_default();",
+                &["add-column-rewrites"],
+            ),
+            (
+                "ALTER TABLE s ADD COLUMN n int DEFAULT app.next_n();",
+                &["add-column-rewrites"],
+            ),
+            ("ALTER TABLE s ADD COLUMN m jsonb NOT NULL DEFAULT '{}'::jsonb;", &[]),
+            (
+                "ALTER TABLE s ADD COLUMN d date DEFAULT current_date, \
+                 ADD COLUMN l text DEFAULT lower('X');",
+                &[],
+            ),
             (
                 "ALTER TABLE poses ADD COLUMN tag text NOT NULL;",
                 &["not-null-column-without-default"],
@@ -739,12 +1172,112 @@ mod tests {
 
     #[test]
     fn undo_scripts_may_drop_and_rename() {
+        // DROP INDEX too: an undo runs only by an operator's `down`, never at deploy.
         let sql = "DROP TABLE tags;\nALTER TABLE poses DROP COLUMN tag;\n\
-                   ALTER TABLE poses RENAME COLUMN b TO a;\nCREATE INDEX ix ON poses (a);\n";
+                   ALTER TABLE poses RENAME COLUMN b TO a;\nCREATE INDEX ix ON poses (a);\n\
+                   DROP INDEX ix_poses_tag;\nTRUNCATE poses;\n";
         assert_eq!(
             found(sql, true),
-            vec![("index-blocks-writes", 4, "poses".to_string(), false)]
+            vec![
+                ("index-blocks-writes", 4, "poses".to_string(), false),
+                ("truncate", 6, "poses".to_string(), false),
+            ]
         );
+    }
+
+    #[test]
+    fn the_earlier_migrations_tell_a_string_widening_from_a_rewrite() {
+        let schema = Schema::after([
+            "CREATE TABLE poses (id int, name varchar(255), notes text, n int);",
+            "ALTER TABLE poses ADD COLUMN tag varchar(20);\nCREATE INDEX ix_poses_n ON poses (n);",
+        ]);
+        let with = |sql: &str| -> Vec<&'static str> {
+            lint_with(sql, false, &schema)
+                .into_iter()
+                .map(|f| f.rule.name())
+                .collect()
+        };
+        for (sql, want) in [
+            (
+                "ALTER TABLE poses ALTER COLUMN name TYPE varchar(300);",
+                vec![],
+            ),
+            ("ALTER TABLE poses ALTER name SET DATA TYPE text;", vec![]),
+            (
+                "ALTER TABLE poses ALTER COLUMN name TYPE character varying;",
+                vec![],
+            ),
+            ("ALTER TABLE poses ALTER COLUMN notes TYPE varchar;", vec![]),
+            (
+                "ALTER TABLE poses ALTER COLUMN tag TYPE varchar(40), ALTER COLUMN name TYPE text;",
+                vec![],
+            ),
+            (
+                "ALTER TABLE poses ALTER COLUMN name TYPE varchar(100);",
+                vec!["column-type-rewrites"],
+            ),
+            (
+                "ALTER TABLE poses ALTER COLUMN notes TYPE varchar(100);",
+                vec!["column-type-rewrites"],
+            ),
+            (
+                "ALTER TABLE poses ALTER COLUMN n TYPE bigint;",
+                vec!["column-type-rewrites"],
+            ),
+            (
+                "ALTER TABLE poses ALTER COLUMN name TYPE text USING name || '';",
+                vec!["column-type-rewrites"],
+            ),
+            (
+                "ALTER TABLE poses ALTER COLUMN name TYPE text COLLATE \"C\";",
+                vec!["column-type-rewrites"],
+            ),
+            (
+                "ALTER TABLE poses ALTER COLUMN unknown TYPE text;",
+                vec!["column-type-rewrites"],
+            ),
+            // The file's own earlier change counts: varchar(9) is then shorter.
+            (
+                "ALTER TABLE poses ALTER COLUMN name TYPE varchar(9);\n\
+                 ALTER TABLE poses ALTER COLUMN name TYPE varchar(5);",
+                vec!["column-type-rewrites", "column-type-rewrites"],
+            ),
+        ] {
+            assert_eq!(with(sql), want, "{sql}");
+        }
+        // Told the index's table, the finding names it.
+        let got = lint_with("DROP INDEX ix_poses_n;", false, &schema);
+        assert_eq!(got[0].table, "poses");
+        assert!(got[0].why().contains("lock on poses"), "{}", got[0].why());
+        // Without the earlier migrations, the type is unknown: flagged as before.
+        assert_eq!(
+            rules("ALTER TABLE poses ALTER COLUMN name TYPE varchar(300);"),
+            ["column-type-rewrites"]
+        );
+    }
+
+    #[test]
+    fn a_validated_not_null_check_from_an_earlier_migration_lets_set_not_null_pass() {
+        let schema = Schema::after([
+            "CREATE TABLE s (a int, b int);",
+            "ALTER TABLE s ADD CONSTRAINT ck_a CHECK (a IS NOT NULL) NOT VALID;",
+            "ALTER TABLE s VALIDATE CONSTRAINT ck_a;",
+        ]);
+        let sql = "ALTER TABLE s ALTER COLUMN a SET NOT NULL, ALTER COLUMN b SET NOT NULL;\n\
+                   ALTER TABLE s DROP CONSTRAINT ck_a;";
+        let got: Vec<_> = lint_with(sql, false, &schema)
+            .into_iter()
+            .map(|f| f.rule.name())
+            .collect();
+        assert_eq!(got, ["set-not-null-scans"]);
+    }
+
+    #[test]
+    fn versions_are_read_from_file_names() {
+        assert_eq!(version_of("V12__add_tags.sql"), Some(12));
+        assert_eq!(version_of("V3__x.down.sql"), Some(3));
+        assert_eq!(version_of("busy.sql"), None);
+        assert_eq!(version_of("Vx__a.sql"), None);
     }
 
     #[test]
@@ -831,14 +1364,20 @@ mod tests {
             RuleId::ALL.map(RuleId::name),
             [
                 "index-blocks-writes",
+                "drop-index-blocks",
+                "reindex-blocks",
                 "concurrently-in-transaction",
                 "not-null-column-without-default",
                 "add-column-rewrites",
                 "column-type-rewrites",
+                "table-rewrite",
                 "foreign-key-validates",
                 "check-validates",
+                "validate-in-same-transaction",
                 "set-not-null-scans",
                 "unique-builds-index",
+                "transaction-control",
+                "truncate",
                 "rename-breaks-app",
                 "drop-breaks-app",
                 "syntax",

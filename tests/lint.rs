@@ -1,6 +1,8 @@
 //! `lint` through the real binary: the shipped migrations are clean (what they do accepted in
 //! `lint-accepted.txt`, the files untouched), every rule fires with file, line, statement, why
-//! and the safe form, the safe forms pass, and markers and the accept file work as documented.
+//! and the safe form, the safe forms pass, a type change is judged by the type the folder's
+//! earlier migrations gave the column, and markers and the accept file work as documented.
+//! What PostgreSQL really does with each form is `lint_replay.rs`'s.
 
 mod support;
 
@@ -47,6 +49,14 @@ ALTER TABLE poses ADD CONSTRAINT ck CHECK (difficulty > 0);
 ALTER TABLE poses ADD CONSTRAINT uq UNIQUE (sanskrit_name);
 ALTER TABLE poses DROP COLUMN image;
 CREATE INDEX CONCURRENTLY ix_c ON poses (name);
+DROP INDEX ix_poses_difficulty;
+REINDEX TABLE poses;
+TRUNCATE practice_history;
+VACUUM FULL poses;
+ALTER TABLE poses ADD CONSTRAINT ck_nv CHECK (difficulty <> '') NOT VALID;
+ALTER TABLE poses VALIDATE CONSTRAINT ck_nv;
+COMMIT;
+ALTER TABLE poses ADD COLUMN n integer DEFAULT next_pose_number();
 ";
     let dir = folder("V6__busy.sql", sql);
     let r = lint_dir(&dir);
@@ -100,6 +110,21 @@ CREATE INDEX CONCURRENTLY ix_c ON poses (name);
             "concurrently-in-transaction",
             "CREATE INDEX CONCURRENTLY ix_c ON poses (name);",
         ),
+        (11, "drop-index-blocks", "DROP INDEX ix_poses_difficulty;"),
+        (12, "reindex-blocks", "REINDEX TABLE poses;"),
+        (13, "truncate", "TRUNCATE practice_history;"),
+        (14, "table-rewrite", "VACUUM FULL poses;"),
+        (
+            16,
+            "validate-in-same-transaction",
+            "ALTER TABLE poses VALIDATE CONSTRAINT ck_nv;",
+        ),
+        (17, "transaction-control", "COMMIT;"),
+        (
+            18,
+            "add-column-rewrites",
+            "ALTER TABLE poses ADD COLUMN n integer DEFAULT next_pose_number();",
+        ),
     ] {
         let head = format!("{file}:{line}: {rule}: {statement}");
         assert!(
@@ -117,14 +142,14 @@ CREATE INDEX CONCURRENTLY ix_c ON poses (name);
         r.stdout
     );
     assert!(
-        r.stdout.contains("lint: 1 file(s), 10 problem(s)"),
+        r.stdout.contains("lint: 1 file(s), 17 problem(s)"),
         "{}",
         r.stdout
     );
     assert_eq!(
         r.stderr.trim(),
         format!(
-            "error: lint found 10 problem(s) in {file}: use the safe form, or, where the \
+            "error: lint found 17 problem(s) in {file}: use the safe form, or, where the \
              statement is safe here, say why with `-- lint: allow RULE REASON` right above it \
              (in a migration already shipped, never edit the file: add `FILE RULE REASON` to \
              lint-accepted.txt beside it)"
@@ -146,8 +171,14 @@ fn the_safe_forms_and_new_tables_pass() {
          ALTER TABLE tags ADD COLUMN n integer NOT NULL;\n\
          ALTER TABLE poses ADD COLUMN tag text NOT NULL DEFAULT '';\n\
          ALTER TABLE practice_sessions ADD CONSTRAINT fk FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID;\n\
-         ALTER TABLE practice_sessions VALIDATE CONSTRAINT fk;\n\
          ALTER TABLE poses ADD CONSTRAINT ck CHECK (difficulty > 0) NOT VALID;\n",
+    )
+    .unwrap();
+    // Validated in the next migration, once the ADD's lock is gone.
+    std::fs::write(
+        dir.path().join("postgres/V8__validate.sql"),
+        "ALTER TABLE practice_sessions VALIDATE CONSTRAINT fk;\n\
+         ALTER TABLE poses VALIDATE CONSTRAINT ck;\n",
     )
     .unwrap();
     std::fs::write(
@@ -158,7 +189,38 @@ fn the_safe_forms_and_new_tables_pass() {
     let r = lint_dir(&dir);
     r.assert_code(0);
     assert!(
-        r.stdout.contains("lint: 3 file(s), 0 problem(s)"),
+        r.stdout.contains("lint: 4 file(s), 0 problem(s)"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn a_type_change_is_judged_by_the_type_the_earlier_migrations_gave_the_column() {
+    let dir = folder(
+        "V6__tags.sql",
+        "CREATE TABLE tags (id integer PRIMARY KEY, name varchar(20), note text);\n",
+    );
+    let widen = "ALTER TABLE tags ALTER COLUMN name TYPE varchar(50);\n\
+                 ALTER TABLE tags ALTER COLUMN note TYPE varchar;\n";
+    std::fs::write(dir.path().join("postgres/V7__widen.sql"), widen).unwrap();
+    let r = lint_dir(&dir);
+    r.assert_code(0);
+    // Named alone, the file is still read with its folder's earlier versions.
+    let v7 = dir.path().join("postgres/V7__widen.sql");
+    run(&["lint", v7.to_str().unwrap()], &[]).assert_code(0);
+    // Shorter again: PostgreSQL checks (and rewrites) every row.
+    std::fs::write(
+        dir.path().join("postgres/V8__shorten.sql"),
+        "ALTER TABLE tags ALTER COLUMN name TYPE varchar(30);\n",
+    )
+    .unwrap();
+    let r = lint_dir(&dir);
+    r.assert_code(12);
+    assert!(
+        r.stdout
+            .contains("V8__shorten.sql:1: column-type-rewrites:")
+            && r.stdout.contains("lint: 3 file(s), 1 problem(s)"),
         "{}",
         r.stdout
     );

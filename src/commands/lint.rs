@@ -1,6 +1,8 @@
 //! `lint [FILES…]`: the rules of [`crate::lint`] over PostgreSQL migration files (by default
 //! every `.sql` file in `sql/postgres/`), each finding printed with its file, line, statement,
-//! why it hurts and the safe form; exit 12 when any is left.
+//! why it hurts and the safe form; exit 12 when any is left. Each file is linted knowing the
+//! schema its folder's earlier versions leave ([`lint::Schema`]), so that a change PostgreSQL
+//! makes in place (widening a `varchar`) is told from one that rewrites.
 //!
 //! A shipped migration is never edited to please the linter (its checksum is recorded in every
 //! database, and one changed byte stops every deploy), so what it does is accepted outside it:
@@ -88,10 +90,58 @@ fn files(args: &LintArgs) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// The schema each version of a folder leaves, read from its up files (`V<n>__<name>.sql`),
+/// oldest first: (version, the schema after it).
+fn schemas_in(dir: &Path) -> Result<Vec<(u32, lint::Schema)>> {
+    let mut ups: Vec<(u32, PathBuf)> = Vec::new();
+    // A folder that cannot be listed tells nothing; the files named are still linted.
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries {
+            let path = entry?.path();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if let (Some(v), false) = (lint::version_of(&name), lint::is_undo(&name)) {
+                if name.ends_with(".sql") {
+                    ups.push((v, path));
+                }
+            }
+        }
+    }
+    ups.sort();
+    let mut schema = lint::Schema::default();
+    let mut out = Vec::new();
+    for (version, path) in ups {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| Error::config(format!("cannot read {}", path.display())).with_source(e))?;
+        schema.apply_text(&text);
+        out.push((version, schema.clone()));
+    }
+    Ok(out)
+}
+
+/// The schema a file meets, from its folder's earlier versions: an up file of version n meets
+/// what versions below n leave; an undo file of version n, what version n leaves. A file not
+/// named `V<n>__...` meets an unknown schema.
+fn schema_for(name: &str, schemas: &[(u32, lint::Schema)]) -> lint::Schema {
+    let Some(version) = lint::version_of(name) else {
+        return lint::Schema::default();
+    };
+    let undo = lint::is_undo(name);
+    schemas
+        .iter()
+        .rev()
+        .find(|(v, _)| *v < version || (undo && *v == version))
+        .map(|(_, s)| s.clone())
+        .unwrap_or_default()
+}
+
 /// Runs `lint`.
 pub fn run(args: &LintArgs) -> Result<()> {
     let files = files(args)?;
     let mut accepted: HashMap<PathBuf, Vec<Accepted>> = HashMap::new();
+    let mut schemas: HashMap<PathBuf, Vec<(u32, lint::Schema)>> = HashMap::new();
     let (mut problems, mut allowed, mut accepted_count) = (0, 0, 0);
     let mut bad_files = Vec::new();
     for path in &files {
@@ -106,9 +156,13 @@ pub fn run(args: &LintArgs) -> Result<()> {
             let list = accepted_in(&dir)?;
             accepted.insert(dir.clone(), list);
         }
+        if !schemas.contains_key(&dir) {
+            schemas.insert(dir.clone(), schemas_in(&dir)?);
+        }
+        let schema = schema_for(&name, &schemas[&dir]);
         let list = accepted.get_mut(&dir).expect("inserted above");
         let before = problems;
-        for finding in lint::lint(&text, lint::is_undo(&name)) {
+        for finding in lint::lint_with(&text, lint::is_undo(&name), &schema) {
             if finding.allowed.is_some() {
                 allowed += 1;
                 continue;
