@@ -92,6 +92,16 @@ pub struct NewArgs {
     /// The migrations folder, holding `postgres/` and `sqlite/` (run from the repository root).
     #[arg(long, value_name = "DIR", default_value = "sql")]
     pub dir: PathBuf,
+    /// Write the migration from a database whose schema is the one wanted (the backend's
+    /// models' `create_all` on a scratch PostgreSQL or SQLite; any DATABASE_URL form): both
+    /// dialects and their undo, compared with what DIR's migrations make. Without it, the four
+    /// files are written empty, to fill by hand.
+    #[arg(long, value_name = "URL")]
+    pub from: Option<String>,
+    /// A column the models renamed, as TABLE.OLD=NEW (repeatable): its data is kept. A column
+    /// gone and another new in one table is refused unless named here.
+    #[arg(long, value_name = "TABLE.OLD=NEW", requires = "from")]
+    pub rename: Vec<crate::generate::Rename>,
 }
 
 /// `up` flags.

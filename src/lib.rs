@@ -19,6 +19,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod expr;
+pub mod generate;
 pub mod lint;
 pub mod logging;
 pub mod migrate;
@@ -96,7 +97,7 @@ async fn dispatch(cli: Cli, config: &Config) -> Result<()> {
     let command = cli.command.unwrap_or(Command::Up(Default::default()));
     // These work on the source tree, not a database.
     match &command {
-        Command::New(args) => return new::run(args),
+        Command::New(args) => return new::run(args, config).await,
         Command::Lint(args) => return lint::run(args),
         _ => {}
     }

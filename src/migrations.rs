@@ -254,8 +254,27 @@ pub fn record_sql(m: &Migration) -> String {
     )
 }
 
-/// The tables an undo script drops (`DROP TABLE [IF EXISTS] name`), in order.
+/// Whether a script drops any table (a rebuild's included).
+pub fn drops_tables(sql: &str) -> bool {
+    !dropped_or_rebuilt(sql).is_empty()
+}
+
+/// The tables an undo script drops (`DROP TABLE [IF EXISTS] name`), in order; not those it
+/// rebuilds (a table renamed to the dropped one's name later in the script keeps its rows).
 fn dropped_tables(down_sql: &str) -> Vec<String> {
+    let lower = down_sql.to_ascii_lowercase();
+    dropped_or_rebuilt(down_sql)
+        .into_iter()
+        .filter(|t| {
+            let renamed_to = format!("rename to \"{}\"", t.to_ascii_lowercase());
+            let plain = format!("rename to {};", t.to_ascii_lowercase());
+            !lower.contains(&renamed_to) && !lower.contains(&plain)
+        })
+        .collect()
+}
+
+/// The tables a script drops (`DROP TABLE [IF EXISTS] name`), in order.
+fn dropped_or_rebuilt(down_sql: &str) -> Vec<String> {
     let words: Vec<String> = down_sql
         .split(|c: char| c.is_whitespace() || c == ';' || c == ',')
         .filter(|w| !w.is_empty())
@@ -397,6 +416,14 @@ mod tests {
             vec!["users"]
         );
         assert!(dropped_tables("DROP INDEX ix_a;").is_empty());
+        // A rebuild drops the old table and renames the new one to its name: its rows stay.
+        let rebuild = "CREATE TABLE _yogaflow_new_users (id INTEGER);\n\
+                       INSERT INTO _yogaflow_new_users (id) SELECT id FROM users;\n\
+                       DROP TABLE users;\nALTER TABLE _yogaflow_new_users RENAME TO users;\n\
+                       DROP TABLE pose_tags;";
+        assert_eq!(dropped_tables(rebuild), vec!["pose_tags"]);
+        assert!(drops_tables(rebuild));
+        assert!(!drops_tables("ALTER TABLE users ADD COLUMN tz TEXT;"));
     }
 
     #[test]

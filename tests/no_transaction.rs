@@ -172,35 +172,13 @@ fn an_invalid_index_left_by_an_interrupted_build_is_rebuilt() {
     assert_eq!(valid(), "t");
 }
 
-/// Copies `from` into `to`, recursively.
-fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 /// What a developer does for a new migration: `new NAME` in a checkout (this crate's sources,
-/// copied to `target/v6-src`), the SQL written into the four files under their headers
-/// (`-- no-transaction` first where given), `lint`, and a build (into `target/v6-build`, so
-/// the binary under test stays as it is). Returns the new binary.
+/// copied by [`Checkout`]), the SQL written into the four files under their headers
+/// (`-- no-transaction` first where given), `lint`, and a build. Returns the new binary.
 fn build_with_v6(files: [(&str, &str); 4]) -> std::path::PathBuf {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let src = root.join("target/v6-src");
-    let _ = std::fs::remove_dir_all(&src);
-    for dir in ["src", "sql", ".cargo"] {
-        copy_tree(&root.join(dir), &src.join(dir));
-    }
-    for file in ["Cargo.toml", "Cargo.lock", "build.rs"] {
-        std::fs::copy(root.join(file), src.join(file)).unwrap();
-    }
-    let r = run_in(&src, &["new", "ix_poses_category"], &[]);
+    let copy = Checkout::new("v6");
+    let src = &copy.root;
+    let r = run_in(src, &["new", "ix_poses_category"], &[]);
     r.assert_code(0);
     for (path, sql) in files {
         assert!(r.stdout.contains(path), "{path} not written: {}", r.stdout);
@@ -212,22 +190,9 @@ fn build_with_v6(files: [(&str, &str); 4]) -> std::path::PathBuf {
         };
         std::fs::write(&path, text).unwrap();
     }
-    let lint = run_in(&src, &["lint"], &[]);
+    let lint = run_in(src, &["lint"], &[]);
     lint.assert_code(0);
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = std::process::Command::new(cargo)
-        .args(["build", "--offline", "--locked", "--quiet"])
-        .current_dir(&src)
-        .env("CARGO_TARGET_DIR", root.join("target/v6-build"))
-        .env("CARGO_PROFILE_DEV_DEBUG", "0")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "cargo build: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    root.join("target/v6-build/debug/yogaflow-migrate")
+    copy.build()
 }
 
 #[test]

@@ -245,7 +245,14 @@ impl Database {
     /// The schema migrations `1..=version` produce in this dialect, built from the migrations
     /// themselves on a scratch copy that is thrown away.
     pub async fn expected_schema(&self, version: i32) -> Result<Schema> {
-        each!(self, d => d.expected_schema(version).await)
+        let ms = crate::migrations::up_to(self.dialect(), version);
+        self.schema_of(&ms).await
+    }
+
+    /// The schema `migrations` (of this dialect, in order) produce, built on a scratch copy
+    /// that is thrown away.
+    pub async fn schema_of(&self, migrations: &[Migration]) -> Result<Schema> {
+        each!(self, d => d.schema_of(migrations).await)
     }
 
     /// The highest id each of `tables` ever handed out, where the database remembers more than

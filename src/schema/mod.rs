@@ -7,6 +7,8 @@
 mod diff;
 
 pub use diff::{diff, Difference, Side};
+
+pub mod logical;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -32,6 +34,94 @@ pub struct Table {
     pub checks: BTreeSet<String>,
     /// Indexes created by CREATE INDEX, by name.
     pub indexes: BTreeMap<String, Index>,
+    /// How the catalog spells the table beyond its meaning (column order, constraint names):
+    /// never compared, never serialised.
+    #[serde(skip)]
+    pub spelling: Spelling,
+}
+
+/// What a catalog says of a table that is not part of what it means: the order of its
+/// columns and the names of its constraints. Two tables that differ only here are equal (a
+/// schema is compared by meaning); `new --from` reads it to write SQL that names what exists.
+#[derive(Debug, Clone, Default)]
+pub struct Spelling {
+    /// Column names in the catalog's order.
+    pub order: Vec<String>,
+    /// Constraint names by [`Spelling::key`].
+    pub names: BTreeMap<String, String>,
+}
+
+impl PartialEq for Spelling {
+    /// Always: spelling is not meaning.
+    fn eq(&self, _: &Spelling) -> bool {
+        true
+    }
+}
+
+impl Eq for Spelling {}
+
+/// What a constraint is, whatever its name: the key of [`Spelling::names`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConstraintKey<'a> {
+    /// A UNIQUE constraint on these columns.
+    Unique(&'a [String]),
+    /// A CHECK, by meaning.
+    Check(&'a str),
+    /// A foreign key from these columns.
+    ForeignKey(&'a [String]),
+}
+
+impl Spelling {
+    /// The key a constraint's name is kept under.
+    pub fn key(k: &ConstraintKey) -> String {
+        match k {
+            ConstraintKey::Unique(c) => format!("u {}", c.join(",")),
+            ConstraintKey::Check(e) => format!("c {e}"),
+            ConstraintKey::ForeignKey(c) => format!("f {}", c.join(",")),
+        }
+    }
+
+    /// Records the name of a constraint.
+    pub fn name(&mut self, k: ConstraintKey, name: &str) {
+        self.names.insert(Spelling::key(&k), name.to_string());
+    }
+
+    /// The recorded name of a constraint of `table`, or the one PostgreSQL would give it
+    /// unnamed (`<table>_<columns>_key`, `_fkey`, `<table>_<first column>_check`): what an
+    /// unnamed constraint of a SQLite file is called on PostgreSQL.
+    pub fn name_of(&self, table: &str, k: &ConstraintKey) -> String {
+        if let Some(n) = self.names.get(&Spelling::key(k)) {
+            return n.clone();
+        }
+        let name = match k {
+            ConstraintKey::Unique(c) => format!("{table}_{}_key", c.join("_")),
+            ConstraintKey::ForeignKey(c) => format!("{table}_{}_fkey", c.join("_")),
+            ConstraintKey::Check(e) => match first_word(e) {
+                Some(w) => format!("{table}_{w}_check"),
+                None => format!("{table}_check"),
+            },
+        };
+        truncate_name(&name)
+    }
+}
+
+/// The first identifier of an expression (what PostgreSQL names an unnamed CHECK after).
+fn first_word(expr: &str) -> Option<String> {
+    let start = expr.find(|c: char| c.is_ascii_alphabetic() || c == '_')?;
+    let word: String = expr[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    Some(word)
+}
+
+/// A name cut to PostgreSQL's 63 bytes, as PostgreSQL cuts it.
+pub fn truncate_name(name: &str) -> String {
+    let mut end = name.len().min(63);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name[..end].to_string()
 }
 
 /// One column.

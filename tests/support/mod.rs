@@ -4,6 +4,7 @@
 //! - [`pg`]: throwaway PostgreSQL clusters (initdb on a free port, trust or password auth,
 //!   plaintext allowed or not) and their URLs.
 //! - [`certs`]: the clusters' TLS (off, self-signed or CA-signed).
+//! - [`checkout`]: a copy of the sources to add migrations to and build.
 //! - [`net`]: a silent port, PgBouncer and a cutting proxy in front of a cluster.
 //! - [`sqlite`]: temporary SQLite files.
 //! - [`run`]: runs of the real binary and the assertions on their outcome.
@@ -13,6 +14,7 @@
 #![allow(dead_code)]
 
 mod certs;
+mod checkout;
 mod host;
 mod net;
 mod pg;
@@ -24,6 +26,8 @@ mod wedge;
 // Each test binary uses only some of these; an unused re-export is not a mistake here.
 #[allow(unused_imports)]
 pub use certs::Tls;
+#[allow(unused_imports)]
+pub use checkout::{copy_tree, Checkout};
 #[allow(unused_imports)]
 pub use host::{free_port, wait_until};
 #[allow(unused_imports)]

@@ -8,7 +8,9 @@ use super::error::describe;
 use crate::db::quote_ident;
 use crate::error::Result;
 use crate::migrations::HISTORY_TABLE;
-use crate::schema::{check_meaning, normalize_expr, Column, ForeignKey, Index, Schema, Table};
+use crate::schema::{
+    check_meaning, normalize_expr, Column, ConstraintKey, ForeignKey, Index, Schema, Table,
+};
 use std::collections::BTreeMap;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, GenericClient, SimpleQueryMessage};
@@ -60,7 +62,8 @@ async fn read_columns(c: &impl GenericClient, schema: &str, out: &mut Schema) ->
              FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
              JOIN pg_namespace n ON n.oid = c.relnamespace \
              LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
-             WHERE n.nspname = $1 AND a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p')",
+             WHERE n.nspname = $1 AND a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p') \
+             ORDER BY c.relname, a.attnum",
             &[(&schema, TEXT)],
         )
         .await?;
@@ -74,6 +77,7 @@ async fn read_columns(c: &impl GenericClient, schema: &str, out: &mut Schema) ->
             "a" => Some("generated always as identity".to_string()),
             _ => row.get::<_, Option<String>>(4).map(|d| normalize_expr(&d)),
         };
+        table.spelling.order.push(row.get(1));
         table.columns.insert(
             row.get(1),
             Column {
@@ -96,7 +100,7 @@ async fn read_constraints(c: &impl GenericClient, schema: &str, out: &mut Schema
                     coalesce(fcl.relname::text, ''), \
                     ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY k(n, o) \
                           JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n ORDER BY k.o), \
-                    con.confdeltype::text \
+                    con.confdeltype::text, con.conname::text \
              FROM pg_constraint con JOIN pg_class cl ON cl.oid = con.conrelid \
              JOIN pg_namespace n ON n.oid = cl.relnamespace \
              LEFT JOIN pg_class fcl ON fcl.oid = con.confrelid \
@@ -109,18 +113,23 @@ async fn read_constraints(c: &impl GenericClient, schema: &str, out: &mut Schema
             continue;
         };
         let columns: Vec<String> = row.get(3);
+        let name: &str = row.get(7);
         match row.get::<_, &str>(1) {
             "p" => table.primary_key = columns,
             "u" => {
+                table.spelling.name(ConstraintKey::Unique(&columns), name);
                 table.uniques.insert(columns);
             }
             "c" => {
                 let def: String = row.get(2);
-                table
-                    .checks
-                    .insert(check_meaning(def.trim_start_matches("CHECK ")));
+                let meaning = check_expression(&def);
+                table.spelling.name(ConstraintKey::Check(&meaning), name);
+                table.checks.insert(meaning);
             }
             "f" => {
+                table
+                    .spelling
+                    .name(ConstraintKey::ForeignKey(&columns), name);
                 table.foreign_keys.insert(ForeignKey {
                     columns,
                     ref_table: row.get(4),
@@ -162,6 +171,15 @@ async fn read_indexes(c: &impl GenericClient, schema: &str, out: &mut Schema) ->
         );
     }
     Ok(())
+}
+
+/// A CHECK's expression by meaning, from `pg_get_constraintdef`: a constraint added NOT VALID
+/// (and not validated yet) means the same for new rows, and is the same object.
+fn check_expression(def: &str) -> String {
+    check_meaning(
+        def.trim_start_matches("CHECK ")
+            .trim_end_matches(" NOT VALID"),
+    )
 }
 
 fn pg_rule(code: &str) -> &'static str {
@@ -215,7 +233,7 @@ pub async fn named_objects(
         let kind: String = row.get(1);
         let def: String = row.get(2);
         let key = match kind.as_str() {
-            "c" => check_meaning(def.trim_start_matches("CHECK ")),
+            "c" => check_expression(&def),
             "i" => format!(
                 "{} {}",
                 def.starts_with("CREATE UNIQUE"),

@@ -458,16 +458,15 @@ impl Postgres {
         Ok(result?)
     }
 
-    /// Applies the migrations to a scratch schema inside a transaction that is rolled back
+    /// Applies `ms` to a scratch schema inside a transaction that is rolled back
     /// (so it needs CREATE on the database, and leaves nothing behind).
-    pub(super) async fn expected_schema(&self, version: i32) -> Result<Schema> {
+    pub(super) async fn schema_of(&self, ms: &[Migration]) -> Result<Schema> {
         let c = &self.client;
         let what = "building the expected schema";
         self.begin(what, "BEGIN").await?;
         let scratch = format!("yogaflow_expected_{}", std::process::id());
         let build = async {
-            let ms = migrations::up_to(super::Dialect::Postgres, version);
-            build_scratch(c, &scratch, &ms, "failed on a scratch schema").await?;
+            build_scratch(c, &scratch, ms, "failed on a scratch schema").await?;
             catalog::read_schema(c, &scratch).await
         };
         let result = self.watch.long(what, false, build).await;

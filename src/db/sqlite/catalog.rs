@@ -5,7 +5,8 @@
 use crate::error::Result;
 use crate::migrations::HISTORY_TABLE;
 use crate::schema::{
-    check_meaning, normalize_expr, sqlite_type_meaning, Column, ForeignKey, Index, Schema, Table,
+    check_meaning, normalize_expr, sqlite_type_meaning, Column, ConstraintKey, ForeignKey, Index,
+    Schema, Spelling, Table,
 };
 use rusqlite::Connection;
 use std::collections::BTreeMap;
@@ -31,6 +32,7 @@ pub fn read_schema(c: &Connection) -> Result<Schema> {
             if pk_pos > 0 {
                 pk.push((pk_pos, col.clone()));
             }
+            table.spelling.order.push(col.clone());
             table.columns.insert(
                 col,
                 Column {
@@ -88,6 +90,16 @@ pub fn read_schema(c: &Connection) -> Result<Schema> {
             .filter(|c| !boolean_check(&table, c))
             .map(|c| check_meaning(&c))
             .collect();
+        for (kind, constraint, body) in named_constraints(&sql) {
+            let columns = || body.split(',').map(unquote).collect::<Vec<_>>();
+            let key = match kind.as_str() {
+                "check" => Spelling::key(&ConstraintKey::Check(&check_meaning(&body))),
+                "unique" => Spelling::key(&ConstraintKey::Unique(&columns())),
+                "foreign" => Spelling::key(&ConstraintKey::ForeignKey(&columns())),
+                _ => continue,
+            };
+            table.spelling.names.insert(key, constraint);
+        }
         out.tables.insert(name, table);
     }
     Ok(out)
@@ -108,6 +120,107 @@ fn boolean_check(table: &Table, check: &str) -> bool {
         .is_some_and(|c| c.data_type == "boolean")
 }
 
+/// An identifier without its quotes.
+fn unquote(s: &str) -> String {
+    let s = s.trim();
+    let quoted = s.len() >= 2
+        && matches!(
+            (s.as_bytes()[0], s.as_bytes()[s.len() - 1]),
+            (b'"', b'"') | (b'`', b'`') | (b'[', b']')
+        );
+    if quoted {
+        s[1..s.len() - 1].to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+/// The `CONSTRAINT name KIND (body)` clauses of a `CREATE TABLE` statement, as (kind: `check`,
+/// `unique`, `foreign` or `primary`, name, what is inside the parentheses): SQLite keeps
+/// constraint names only in the statement's text.
+pub fn named_constraints(create_sql: &str) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    let words = words(create_sql);
+    for (i, (w, _)) in words.iter().enumerate() {
+        if !w.eq_ignore_ascii_case("constraint") {
+            continue;
+        }
+        let (Some((name, _)), Some((kind, _))) = (words.get(i + 1), words.get(i + 2)) else {
+            continue;
+        };
+        let kind = kind.to_ascii_lowercase();
+        // The body: the first parenthesis after the kind word (after KEY for FOREIGN KEY).
+        let Some(&(_, at)) = words.get(i + 2) else {
+            continue;
+        };
+        let Some(open) = create_sql[at..].find('(').map(|o| at + o) else {
+            continue;
+        };
+        if let Some(body) = parenthesised(create_sql, open) {
+            out.push((kind, unquote(name), body));
+        }
+    }
+    out
+}
+
+/// The words of SQL text outside quotes and parentheses' contents aside, with where each
+/// ends; a quoted identifier is one word.
+fn words(sql: &str) -> Vec<(String, usize)> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut quote: Option<char> = None;
+    for (i, ch) in sql.char_indices() {
+        match quote {
+            // A string's text is no word; a quoted identifier is one.
+            Some('\'') if ch == '\'' => quote = None,
+            Some('\'') => {}
+            Some(q) => {
+                current.push(ch);
+                if ch == q || (q == '[' && ch == ']') {
+                    quote = None;
+                }
+            }
+            None if ch == '"' || ch == '`' || ch == '[' => {
+                current.push(ch);
+                quote = Some(ch);
+            }
+            None if ch == '\'' => quote = Some('\''),
+            None if ch.is_alphanumeric() || ch == '_' => current.push(ch),
+            None => {
+                if !current.is_empty() {
+                    out.push((std::mem::take(&mut current), i));
+                }
+            }
+        }
+    }
+    if !current.is_empty() {
+        out.push((current, sql.len()));
+    }
+    out
+}
+
+/// The text inside the parenthesis opening at byte `open`, up to its match.
+fn parenthesised(sql: &str, open: usize) -> Option<String> {
+    let mut depth = 0;
+    let mut quote: Option<char> = None;
+    for (i, ch) in sql[open..].char_indices() {
+        match (quote, ch) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(ch),
+            (None, '(') => depth += 1,
+            (None, ')') => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(sql[open + 1..open + i].to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 /// The expressions of the CHECK clauses in a `CREATE TABLE` statement.
 pub fn sqlite_checks(create_sql: &str) -> Vec<String> {
     let upper = create_sql.to_ascii_uppercase();
@@ -124,24 +237,9 @@ pub fn sqlite_checks(create_sql: &str) -> Vec<String> {
             continue;
         }
         let open = create_sql.len() - rest.len();
-        let mut depth = 0;
-        let mut quote: Option<char> = None;
-        for (i, ch) in create_sql[open..].char_indices() {
-            match (quote, ch) {
-                (Some(q), c) if c == q => quote = None,
-                (Some(_), _) => {}
-                (None, '\'' | '"') => quote = Some(ch),
-                (None, '(') => depth += 1,
-                (None, ')') => {
-                    depth -= 1;
-                    if depth == 0 {
-                        out.push(create_sql[open + 1..open + i].to_string());
-                        from = open + i;
-                        break;
-                    }
-                }
-                _ => {}
-            }
+        if let Some(body) = parenthesised(create_sql, open) {
+            from = open + body.len() + 1;
+            out.push(body);
         }
     }
     out

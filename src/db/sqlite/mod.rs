@@ -209,13 +209,14 @@ impl Sqlite {
             // deletes, and cascades into, the rows of the tables that refer to it. SQLite's
             // 12-step procedure turns them off around the transaction (they cannot change
             // inside one) and checks them with `PRAGMA foreign_key_check` before the commit.
-            // Only a baseline rebuilds: the migrations' own steps pay nothing for this.
-            let fk_off = matches!(step, Owned::Adopt { .. })
+            // A baseline rebuilds, and so may a migration that drops a table (`new --from`
+            // writes rebuilds); other steps pay nothing for this.
+            let fk_off = step.drops_tables()
                 && c.query_row("PRAGMA foreign_keys", [], |r| r.get::<_, bool>(0))?;
             if fk_off {
                 c.execute_batch("PRAGMA foreign_keys = OFF")?;
             }
-            let result = run_owned(c, &step);
+            let result = run_owned(c, &step, fk_off);
             if fk_off {
                 // The transaction has ended (committed or rolled back) whatever `result` is;
                 // a failure to turn them on again must not hide what happened.
@@ -240,8 +241,35 @@ enum Owned {
     },
 }
 
-/// The work of [`Sqlite::run_step`], on the worker.
-fn run_owned(c: &mut Connection, step: &Owned) -> Result<Outcome> {
+impl Owned {
+    /// Whether the step may drop a table (and so, with foreign keys on, cascade into others).
+    fn drops_tables(&self) -> bool {
+        match self {
+            Owned::Adopt { .. } => true,
+            Owned::Apply(m) => migrations::drops_tables(m.up),
+            Owned::Undo(m, _) => migrations::drops_tables(m.down),
+        }
+    }
+}
+
+/// The script of a migration run with foreign keys off: what it leaves must still hold them.
+fn run_checked(tx: &Connection, m: &Migration, sql: &str, verb: &str, checked: bool) -> Result<()> {
+    let before = if checked {
+        rebuild::orphans(tx)?
+    } else {
+        Vec::new()
+    };
+    tx.execute_batch(sql)
+        .map_err(|e| migration_error(m, verb, e))?;
+    if checked {
+        rebuild::refuse_new_orphans(tx, &before).map_err(|e| e.context(format!("{m}")))?;
+    }
+    Ok(())
+}
+
+/// The work of [`Sqlite::run_step`], on the worker. `fk_off`: foreign keys are off, so the
+/// step's result is checked against them before the commit.
+fn run_owned(c: &mut Connection, step: &Owned, fk_off: bool) -> Result<Outcome> {
     let start = Instant::now();
     let tx = immediate(c)?;
     let recorded = |version: i32| -> Result<bool> {
@@ -258,15 +286,14 @@ fn run_owned(c: &mut Connection, step: &Owned) -> Result<Outcome> {
                 return Ok(Outcome::AlreadyDone);
             }
             tx.execute_batch(HISTORY_DDL)?;
-            tx.execute_batch(m.up)
-                .map_err(|e| migration_error(m, "failed", e))?;
+            run_checked(&tx, m, m.up, "failed", fk_off)?;
             tx.execute_batch(&migrations::record_sql(m))?;
         }
         Owned::Undo(m, allow_loss) => {
             if !recorded(m.version)? {
                 return Ok(Outcome::AlreadyDone);
             }
-            undo(&tx, m, *allow_loss)?;
+            undo(&tx, m, *allow_loss, fk_off)?;
         }
         Owned::Adopt {
             migrations: ms,
@@ -294,7 +321,7 @@ fn run_owned(c: &mut Connection, step: &Owned) -> Result<Outcome> {
 
 /// Undoes `m` inside `tx` (under the write lock: nobody inserts between the count of a table
 /// its undo drops and the drop, so rows are never dropped unconfirmed).
-fn undo(tx: &Connection, m: &Migration, allow_loss: bool) -> Result<()> {
+fn undo(tx: &Connection, m: &Migration, allow_loss: bool, fk_off: bool) -> Result<()> {
     for table in m.dropped_tables().into_iter().filter(|_| !allow_loss) {
         if !has_table(tx, &table)? {
             continue;
@@ -305,10 +332,15 @@ fn undo(tx: &Connection, m: &Migration, allow_loss: bool) -> Result<()> {
             return Err(migrations::refused_loss(m, &table, &n.to_string()));
         }
     }
-    tx.execute_batch(m.down)
-        .map_err(|e| migration_error(m, "could not be undone", e))?;
+    run_checked(tx, m, m.down, "could not be undone", fk_off)?;
     tx.execute_batch(&migrations::delete_sql(m))?;
     Ok(())
+}
+
+/// The schema `ms` make on a new in-memory database (no file, no connection needed: what
+/// `new --from` compares with when the models' database is PostgreSQL).
+pub fn scratch_schema(ms: &[Migration]) -> Result<Schema> {
+    catalog::read_schema(&scratch_db(ms)?)
 }
 
 /// The migrations `ms` applied to a new in-memory database.
@@ -334,13 +366,10 @@ impl Sqlite {
         self.call(|c| catalog::read_schema(c)).await
     }
 
-    /// Applies the migrations to an in-memory database.
-    pub(super) async fn expected_schema(&self, version: i32) -> Result<Schema> {
-        self.call(move |_| {
-            let scratch = scratch_db(&migrations::up_to(super::Dialect::Sqlite, version))?;
-            catalog::read_schema(&scratch)
-        })
-        .await
+    /// Applies `ms` to an in-memory database.
+    pub(super) async fn schema_of(&self, ms: &[Migration]) -> Result<Schema> {
+        let ms = ms.to_vec();
+        self.call(move |_| scratch_schema(&ms)).await
     }
 
     pub(super) async fn id_high_water(&self, tables: &[String]) -> Result<Vec<(String, i64)>> {

@@ -281,7 +281,7 @@ fn add_missing_indexes(tx: &Connection, expected_indexes: &Objects) -> Result<()
 }
 
 /// Refuses a row whose foreign key finds no parent now and did before the rebuilds.
-fn refuse_new_orphans(tx: &Connection, before: &[(String, i64, String)]) -> Result<()> {
+pub(super) fn refuse_new_orphans(tx: &Connection, before: &[(String, i64, String)]) -> Result<()> {
     match orphans(tx)?.into_iter().find(|o| !before.contains(o)) {
         Some((table, rowid, parent)) => Err(Error::new(
             Kind::SchemaDiffers,
@@ -295,7 +295,7 @@ fn refuse_new_orphans(tx: &Connection, before: &[(String, i64, String)]) -> Resu
 }
 
 /// Rows whose foreign key finds no parent: (table, rowid, parent table).
-fn orphans(c: &Connection) -> Result<Vec<(String, i64, String)>> {
+pub(super) fn orphans(c: &Connection) -> Result<Vec<(String, i64, String)>> {
     let mut stmt = c.prepare("PRAGMA foreign_key_check")?;
     let rows = stmt
         .query_map([], |r| {
