@@ -1,7 +1,7 @@
 //! Migrations marked `-- no-transaction` (for `CREATE INDEX CONCURRENTLY`): run statement by
 //! statement outside a transaction, through the seam, against a real server with writers
 //! inserting all the while; an index an interrupted build left INVALID is rebuilt; an undo not
-//! marked the same way is refused.
+//! marked the same way is refused; so is such a script behind a pooler in `auto`.
 
 mod support;
 
@@ -170,6 +170,53 @@ fn an_invalid_index_left_by_an_interrupted_build_is_rebuilt() {
     assert_eq!(e.kind(), Kind::Migration);
     assert!(e.to_string().contains("must be marked the same way"), "{e}");
     assert_eq!(valid(), "t");
+}
+
+/// Behind a transaction pooler the tool does not recognise, `MIGRATE_LOCK=auto` finds by
+/// behaviour that there is no one server session to hold the session lock, so a script that
+/// runs outside a transaction (which nothing else keeps apart from other migrators) is refused
+/// under the lock, with nothing changed; the direct connection above runs it.
+#[test]
+fn behind_an_unrecognised_pooler_auto_refuses_a_no_transaction_script() {
+    let c = cluster();
+    let db = c.create_db();
+    run(&["up"], &[("DATABASE_URL", &c.url(&db))]).assert_code(0);
+    let bouncer = PgBouncer::start(c, 2);
+    let m = migration(
+        "-- no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS ix_history_notes ON practice_history (notes);\n",
+        "-- no-transaction\nDROP INDEX CONCURRENTLY IF EXISTS ix_history_notes;\n",
+    );
+    let url = yogaflow_migrate::config::parse_url(&bouncer.url(&db)).unwrap();
+    let outcome = runtime().block_on(async {
+        let mut db = Database::open(&url, writing()).await.unwrap();
+        db.with_lock(Duration::from_secs(10), async |db: &mut Database| {
+            db.run_step(Step::Apply(&m)).await
+        })
+        .await
+    });
+    let e = outcome.unwrap_err();
+    assert_eq!(e.kind(), Kind::Migration);
+    assert!(
+        e.to_string().contains(
+            "V6__concurrent_index runs outside a transaction, which needs the migration lock \
+             held by one server session, and this connection does not keep one"
+        ),
+        "{e}"
+    );
+    assert_eq!(
+        c.psql(
+            &db,
+            "SELECT count(*) FROM pg_class WHERE relname = 'ix_history_notes'"
+        ),
+        "0"
+    );
+    assert_eq!(
+        c.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+        ),
+        "0"
+    );
 }
 
 /// What a developer does for a new migration: `new NAME` in a checkout (this crate's sources,

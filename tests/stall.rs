@@ -158,7 +158,8 @@ fn inside_a_migration() {
 
 #[test]
 fn at_the_final_commit() {
-    let (c, db, proxy) = setup(Trigger::Text("COMMIT", 1));
+    // The COMMIT statement itself, not the READ COMMITTED a step's transaction starts with.
+    let (c, db, proxy) = setup(Trigger::Text("COMMIT\0", 1));
     let r = run_bounded(&["up"], &env(&via(&proxy, &db)), LIMIT);
     r.assert_error(
         3,

@@ -40,6 +40,9 @@ fn schema_dump(db: &str) -> String {
     ) + &password_cluster().psql(db, "SELECT string_agg(indexdef, E'\\n' ORDER BY indexname) FROM pg_indexes WHERE schemaname = 'public'")
 }
 
+/// What `auto` logs when the connection is not one server session (a pooler).
+const NOT_ONE_SESSION: &str = "does not keep one server session (a connection pooler?)";
+
 const ALL: &str = "1:users,2:poses,3:sequences,4:practice,5:query_indexes";
 
 #[test]
@@ -91,6 +94,8 @@ fn eight_replicas_at_once_on_postgres() {
     for r in race(8, &["up"], &[("DATABASE_URL", &url(&db))]) {
         r.assert_code(0);
         assert_no_secret(&r, PASSWORD);
+        // A direct connection is one server session: auto keeps the session lock.
+        assert!(!r.stderr.contains(NOT_ONE_SESSION), "{}", r.stderr);
     }
     assert_eq!(history(&db), ALL);
     assert_eq!(
@@ -778,4 +783,41 @@ fn replicas_race_through_pgbouncer_in_transaction_mode() {
         &[("DATABASE_URL", &url), ("MIGRATE_LOCK", "sometimes")],
     );
     r.assert_error(2, &["MIGRATE_LOCK='sometimes'"]);
+}
+
+/// The case: 8 replicas through PgBouncer in transaction mode on a port and host the
+/// tool cannot recognise as a pooler's, with no MIGRATE_LOCK. `auto` must not trust the
+/// session lock there (it would be taken on one server connection and leak in the pool), and
+/// every step takes the lock in its own transaction and reads its history row again under it:
+/// all exit 0, each version is recorded once, and the schema is complete.
+#[test]
+fn replicas_race_through_an_unrecognised_pooler_with_no_lock_mode() {
+    let c = PgCluster::start(PgOptions::default());
+    let db = c.create_db();
+    let bouncer = PgBouncer::start(&c, 2);
+    let url = bouncer.url(&db);
+    assert!(!url.contains(":6432/") && !url.contains(":6543/") && !url.contains("pooler"));
+    let env = [("DATABASE_URL", url.as_str())];
+    let runs = race(8, &["up"], &env);
+    for r in &runs {
+        r.assert_code(0);
+    }
+    // Told by behaviour: the pid PgBouncer announced is not the backend's.
+    assert!(runs.iter().any(|r| r.stderr.contains(NOT_ONE_SESSION)));
+    assert_eq!(
+        c.psql(
+            &db,
+            "SELECT string_agg(version::text, ',' ORDER BY version) FROM refinery_schema_history"
+        ),
+        "1,2,3,4,5"
+    );
+    run(&["verify"], &env).assert_code(0);
+    // The session lock was never left behind on a pooled server connection.
+    assert_eq!(
+        c.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+        ),
+        "0"
+    );
 }

@@ -15,20 +15,28 @@ use crate::schema::{Difference, Schema};
 use crate::url::DbUrl;
 use std::time::Duration;
 
-/// How migrators keep out of each other's way on PostgreSQL (`MIGRATE_LOCK`).
+/// How migrators keep out of each other's way on PostgreSQL (`MIGRATE_LOCK`). All three take
+/// the same advisory lock key, so migrators in different modes still keep out of each
+/// other's way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LockMode {
-    /// `Transaction` where the URL names a pooler by the usual signs (a host name holding
-    /// `pooler`, as Supabase's and Neon's do, or port 6432, PgBouncer's, or 6543, Supabase's
-    /// transaction pooler), `Session` otherwise.
+    /// Safe behind any pooler, with no configuration: each step takes the transaction
+    /// advisory lock inside its own transaction and reads its history row again under it (as
+    /// `Transaction`). Where the connection proves to be one server session (the backend pid
+    /// announced at login is the one a statement runs on), the session lock is held for the
+    /// whole run as well (as `Session`): one migrator at a time, and what a `-- no-transaction`
+    /// script needs. A URL that names a pooler by the usual signs (a host name holding
+    /// `pooler`, port 6432 or 6543) is taken as `Transaction` outright.
     #[default]
     Auto,
-    /// A session advisory lock held for the whole run: one migrator at a time, and the no-op
-    /// start takes no lock at all.
+    /// A session advisory lock held for the whole run, and nothing else: one migrator at a
+    /// time, and the no-op start takes no lock at all. Needs one server session (a direct
+    /// connection or a session pooler).
     Session,
     /// A transaction advisory lock in each step's transaction, with the history read again
-    /// under it: what a transaction-mode pooler (PgBouncer, Supabase, Neon) can keep, since
-    /// it hands each transaction, not each session, one server connection.
+    /// under it, and no session state at all: what a transaction-mode pooler (PgBouncer,
+    /// Supabase, Neon) can keep, since it hands each transaction, not each session, one
+    /// server connection. A `-- no-transaction` script is refused.
     Transaction,
 }
 
@@ -54,7 +62,8 @@ pub struct OpenOptions {
 }
 
 impl LockMode {
-    /// `Auto` decided for `url`.
+    /// The mode for `url`: `Auto` stays `Auto` (decided by the connection's behaviour),
+    /// except that a URL naming a pooler by the usual signs is `Transaction` at once.
     pub fn for_url(self, url: &crate::url::PgUrl) -> LockMode {
         if self != LockMode::Auto {
             return self;
@@ -66,7 +75,7 @@ impl LockMode {
         if pooled_host || pooled_port {
             LockMode::Transaction
         } else {
-            LockMode::Session
+            LockMode::Auto
         }
     }
 }
@@ -290,7 +299,7 @@ mod tests {
         let cases = [
             (
                 "postgresql://u@postgres.railway.internal:5432/railway",
-                LockMode::Session,
+                LockMode::Auto,
             ),
             (
                 "postgresql://u@aws-0-eu.pooler.supabase.com:6543/postgres",
@@ -301,7 +310,7 @@ mod tests {
                 LockMode::Transaction,
             ),
             ("postgresql://u@10.0.0.5:6432/db", LockMode::Transaction),
-            ("postgresql://u@db.example.com/db", LockMode::Session),
+            ("postgresql://u@db.example.com/db", LockMode::Auto),
         ];
         for (url, want) in cases {
             assert_eq!(mode(url), want, "{url}");

@@ -1,13 +1,14 @@
 //! One migrator at a time on PostgreSQL, both ways it is kept (`MIGRATE_LOCK`): a session
 //! advisory lock on the connection that does the work, held for the whole run, with a bounded,
-//! logged wait; or, behind a transaction-mode pooler, a transaction advisory lock taken inside
-//! each step's transaction, with the history read again under it. (SQLite's counterpart is
+//! logged wait; and a transaction advisory lock taken inside each step's transaction, with the
+//! history read again under it, which holds behind any pooler (`auto` takes it always, and the
+//! session lock too where the connection is one server session). (SQLite's counterpart is
 //! the database's own write lock, taken per step: see `db/sqlite`.)
 
 use super::error::is_lock_timeout;
 use super::watch::{pg, Watch};
 use crate::db::retry::Backoff;
-use crate::db::Step;
+use crate::db::{LockMode, Step};
 use crate::error::{Error, Kind, Result};
 use crate::migrations::{HISTORY_DDL, HISTORY_TABLE};
 use std::time::Duration;
@@ -32,9 +33,33 @@ pub async fn release(client: &Client, watch: &Watch) -> Result<()> {
     Ok(())
 }
 
+/// What the messages of the transaction lock add to name the mode that chose it.
+pub fn label(mode: LockMode) -> &'static str {
+    match mode {
+        LockMode::Transaction => " (MIGRATE_LOCK=transaction)",
+        _ => "",
+    }
+}
+
 /// Takes the migration lock, waiting up to `timeout` and logging who holds it meanwhile. Each
-/// attempt also learns our backend's pid, for the watch.
-pub async fn acquire(client: &Client, watch: &Watch, timeout: Duration) -> Result<()> {
+/// attempt also learns our backend's pid, for the watch. With `only_on`, the lock is taken
+/// only by a statement that runs on that backend (the one we logged in to): elsewhere (a
+/// pooler) it would stay behind on a pooled server connection, so nothing is taken and the
+/// answer is `false`.
+pub async fn acquire(
+    client: &Client,
+    watch: &Watch,
+    timeout: Duration,
+    only_on: Option<i32>,
+) -> Result<bool> {
+    // One statement runs on one server connection, pooler or not: the test and the lock
+    // cannot be split.
+    let take = match only_on {
+        Some(pid) => {
+            format!("CASE WHEN pg_backend_pid() = {pid} THEN pg_try_advisory_lock({LOCK_KEY}) END")
+        }
+        None => format!("pg_try_advisory_lock({LOCK_KEY})"),
+    };
     let mut wait = Backoff::new(
         Duration::from_millis(20),
         Duration::from_millis(500),
@@ -42,27 +67,30 @@ pub async fn acquire(client: &Client, watch: &Watch, timeout: Duration) -> Resul
     );
     let mut next_report = std::time::Instant::now();
     loop {
-        let sql = format!("SELECT pg_try_advisory_lock({LOCK_KEY}), pg_backend_pid()");
+        let sql = format!("SELECT {take}, pg_backend_pid()");
         let rows = watch
             .short("taking the migration lock", pg(client.simple_query(&sql)))
             .await
             .map_err(|e| Error::from(e).context("taking the migration lock"))?;
         let row = rows.iter().find_map(|m| match m {
-            SimpleQueryMessage::Row(r) => Some((r.get(0) == Some("t"), r.get(1))),
+            SimpleQueryMessage::Row(r) => Some((r.get(0), r.get(1))),
             _ => None,
         });
         if let Some(pid) = row.and_then(|(_, pid)| pid?.parse().ok()) {
             watch.set_pid(pid);
         }
         let got = row.map(|(got, _)| got);
-        if got == Some(true) {
+        if got == Some(None) {
+            return Ok(false);
+        }
+        if got == Some(Some("t")) {
             if wait.elapsed() > Duration::from_millis(100) {
                 log::info!(
                     "migration lock obtained after {:.1} s",
                     wait.elapsed().as_secs_f64()
                 );
             }
-            return Ok(());
+            return Ok(true);
         }
         let holder = watch
             .short("waiting for the migration lock", async {
@@ -121,8 +149,10 @@ pub async fn ensure_history_locked(
     client: &Client,
     watch: &Watch,
     lock_wait: Duration,
+    label: &str,
 ) -> Result<()> {
-    let what = "creating the history table under the migration lock (MIGRATE_LOCK=transaction)";
+    let what = format!("creating the history table under the migration lock{label}");
+    let what = what.as_str();
     // The pid first, in the transaction, so that the lock wait can be watched.
     let begin = pg(client.simple_query("BEGIN; SELECT pg_backend_pid()"));
     watch.learn_pid(&watch.short(what, begin).await?);
@@ -136,7 +166,7 @@ pub async fn ensure_history_locked(
             client
                 .batch_execute(&sql)
                 .await
-                .map_err(|e| lock_error(e, lock_wait))
+                .map_err(|e| lock_error(e, lock_wait, label))
         })
         .await;
     if result.is_err() {
@@ -151,13 +181,12 @@ pub async fn ensure_history_locked(
 }
 
 /// A lock wait that ran out is [`Kind::Lock`]; anything else keeps its own kind.
-fn lock_error(e: tokio_postgres::Error, lock_wait: Duration) -> Error {
+fn lock_error(e: tokio_postgres::Error, lock_wait: Duration, label: &str) -> Error {
     if is_lock_timeout(&e) {
         return Error::new(
             Kind::Lock,
             format!(
-                "migration lock not obtained within {:.0} s (MIGRATE_LOCK_TIMEOUT; \
-                 MIGRATE_LOCK=transaction)",
+                "migration lock not obtained within {:.0} s (MIGRATE_LOCK_TIMEOUT){label}",
                 lock_wait.as_secs_f64()
             ),
         );
@@ -165,16 +194,23 @@ fn lock_error(e: tokio_postgres::Error, lock_wait: Duration) -> Error {
     Error::from(e).context("taking the migration lock")
 }
 
-/// With `MIGRATE_LOCK=transaction`: takes the transaction-level advisory lock inside `tx`
-/// (waiting up to `lock_wait`) and says whether `step` was done meanwhile by another migrator
-/// (then nothing is to be done).
-pub async fn lock_in(tx: &Transaction<'_>, lock_wait: Duration, step: Step<'_>) -> Result<bool> {
+/// With `MIGRATE_LOCK=transaction` or `auto`: takes the transaction-level advisory lock inside
+/// `tx` (waiting up to `lock_wait`) and says whether `step` was done meanwhile by another
+/// migrator (then nothing is to be done). The history is read in `tx`, after the lock is
+/// granted: under READ COMMITTED that read sees every step another migrator committed before
+/// it let go of the lock, and our step commits with its history row, before we let go.
+pub async fn lock_in(
+    tx: &Transaction<'_>,
+    lock_wait: Duration,
+    step: Step<'_>,
+    label: &str,
+) -> Result<bool> {
     tx.batch_execute(&format!(
         "SET LOCAL lock_timeout = '{}ms'; SELECT pg_advisory_xact_lock({LOCK_KEY})",
         lock_wait.as_millis().max(1),
     ))
     .await
-    .map_err(|e| lock_error(e, lock_wait))?;
+    .map_err(|e| lock_error(e, lock_wait, label))?;
     let exists = tx
         .simple_query(&format!(
             "SELECT to_regclass('{HISTORY_TABLE}') IS NOT NULL"

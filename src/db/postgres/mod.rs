@@ -2,14 +2,16 @@
 //! history, and each [`Step`] run in one transaction with its history change, giving way to
 //! the app's traffic when a table lock does not come within `lock_timeout` and retrying. The
 //! catalog readers are `catalog`, the migration lock in both modes `lock`, adoption `adopt`,
-//! error description `error`, connecting `connect`, and `watch`, which bounds every wait for
-//! the server's answer (telling a slow statement from a link that is gone).
+//! error description `error`, connecting `connect`, whether the connection is one server
+//! session `session`, and `watch`, which bounds every wait for the server's answer (telling a
+//! slow statement from a link that is gone).
 
 mod adopt;
 pub mod catalog;
 pub mod connect;
 pub mod error;
 pub mod lock;
+mod session;
 pub mod watch;
 
 use self::error::{give_way_or, is_undefined_table, migration_error, StepError};
@@ -47,16 +49,28 @@ impl Postgres {
     /// Connects, waiting up to `options.wait` for the server (see `connect`).
     pub async fn connect(url: &PgUrl, options: OpenOptions) -> Result<Postgres> {
         let lock_mode = options.lock_mode.for_url(url);
-        let pooled = lock_mode == LockMode::Transaction;
+        let client = connect::connect_pg(url, options.wait, options.net_timeout).await?;
+        // In memory, no round trip: the no-op start pays nothing for it.
+        let announced = match lock_mode {
+            LockMode::Auto => session::announced_pid(&client).await,
+            _ => None,
+        };
+        // Unknown in `Auto` until a pid is seen; without an announced pid, assume a pooler.
+        let pooled = match lock_mode {
+            LockMode::Transaction => true,
+            LockMode::Session => false,
+            LockMode::Auto => announced.is_none(),
+        };
+        let watch = Watch::new(url, options.net_timeout, pooled, announced);
         Ok(Postgres {
-            client: connect::connect_pg(url, options.wait, options.net_timeout).await?,
+            client,
             locked: false,
             ddl_lock_timeout: options.ddl_lock_timeout,
             lock_wait: options.lock_wait.unwrap_or(options.ddl_lock_timeout),
             net_timeout: options.net_timeout,
             watched: false,
             lock_mode,
-            watch: std::sync::Arc::new(Watch::new(url, options.net_timeout, pooled)),
+            watch: std::sync::Arc::new(watch),
         })
     }
 
@@ -105,8 +119,12 @@ impl Postgres {
     }
 
     pub(super) async fn ensure_history(&self) -> Result<()> {
-        if self.lock_mode == LockMode::Transaction {
-            return lock::ensure_history_locked(&self.client, &self.watch, self.lock_wait).await;
+        // Without our own session lock, concurrent `CREATE TABLE IF NOT EXISTS` can collide:
+        // created under the transaction lock instead.
+        if self.guarded() && !self.locked {
+            let label = lock::label(self.lock_mode);
+            return lock::ensure_history_locked(&self.client, &self.watch, self.lock_wait, label)
+                .await;
         }
         let create = pg(self.client.batch_execute(HISTORY_DDL));
         Ok(self
@@ -121,8 +139,14 @@ impl Postgres {
     /// round trip, once per session, and never on the path that has nothing to do.
     pub async fn watch_for_silence(&mut self) -> Result<()> {
         // Behind a transaction-mode pooler a session SET would leak to other clients, and the
-        // server's socket is the pooler's anyway.
-        if self.watched || self.lock_mode == LockMode::Transaction {
+        // server's socket is the pooler's anyway: in `Auto` it is made only on the backend we
+        // logged in to (one server session), and the pid it returns says whether it was.
+        let only_on = match (self.lock_mode, self.watch.announced()) {
+            (LockMode::Transaction, _) | (LockMode::Auto, None) => return Ok(()),
+            (LockMode::Auto, Some(pid)) => format!("IF pg_backend_pid() = {pid} THEN"),
+            (LockMode::Session, _) => "IF true THEN".to_string(),
+        };
+        if self.watched || self.watch.pooled() {
             return Ok(());
         }
         let (idle, interval, count) = connect::keepalive(self.net_timeout);
@@ -130,14 +154,14 @@ impl Postgres {
         // PostgreSQL 12) keeps the others instead of failing the run; in the same round trip,
         // our backend's pid, for the watch.
         let sql = format!(
-            "DO $yogaflow$ DECLARE s text[]; BEGIN \
+            "DO $yogaflow$ DECLARE s text[]; BEGIN {only_on} \
                    FOREACH s SLICE 1 IN ARRAY ARRAY[['tcp_keepalives_idle', '{}'], \
                      ['tcp_keepalives_interval', '{}'], ['tcp_keepalives_count', '{count}'], \
                      ['tcp_user_timeout', '{}']] LOOP \
                      BEGIN PERFORM set_config(s[1], s[2], false); \
                      EXCEPTION WHEN undefined_object THEN NULL; END; \
                    END LOOP; \
-                 END $yogaflow$; SELECT pg_backend_pid()",
+                 END IF; END $yogaflow$; SELECT pg_backend_pid()",
             idle.as_secs(),
             interval.as_secs(),
             self.net_timeout.as_millis()
@@ -154,15 +178,42 @@ impl Postgres {
         Ok(())
     }
 
+    /// Takes the session lock where it is kept: always with `Session`, never with
+    /// `Transaction`, and with `Auto` only on the backend we logged in to (each step is
+    /// guarded in its own transaction anyway: see `try_step`).
     pub(super) async fn lock(&mut self, timeout: Duration) -> Result<()> {
         if self.lock_mode == LockMode::Transaction {
             // Each step's transaction takes the lock itself (see `lock::lock_in`).
             return Ok(());
         }
         self.watch_for_silence().await?;
-        lock::acquire(&self.client, &self.watch, timeout).await?;
-        self.locked = true;
+        let only_on = match self.lock_mode {
+            LockMode::Auto => self.watch.announced().filter(|_| !self.watch.pooled()),
+            _ => None,
+        };
+        if self.lock_mode == LockMode::Auto && only_on.is_none() {
+            self.not_one_session();
+            return Ok(());
+        }
+        self.locked = lock::acquire(&self.client, &self.watch, timeout, only_on).await?;
+        if !self.locked {
+            self.not_one_session();
+        }
         Ok(())
+    }
+
+    /// `Auto` found no one server session (a pooler): says so.
+    fn not_one_session(&self) {
+        log::info!(
+            "the connection does not keep one server session (a connection pooler?): each \
+             migration takes the migration lock inside its own transaction"
+        );
+    }
+
+    /// Whether each step takes the transaction lock and reads its history row again under it
+    /// (`Auto` and `Transaction`): correct behind any pooler, whatever the session lock did.
+    fn guarded(&self) -> bool {
+        self.lock_mode != LockMode::Session
     }
 
     pub(super) async fn unlock(&mut self) -> Result<()> {
@@ -260,21 +311,30 @@ impl Postgres {
             _ => {}
         }
         let start = Instant::now();
-        let (lock_mode, lock_wait, ddl) = (self.lock_mode, self.lock_wait, self.ddl_lock_timeout);
+        let (guarded, lock_wait, ddl) = (self.guarded(), self.lock_wait, self.ddl_lock_timeout);
+        let label = lock::label(self.lock_mode);
         let watch = self.watch.clone();
         let what = match step {
             Step::Apply(m) => format!("migration {m}"),
             Step::Undo { migration: m, .. } => format!("undoing {m}"),
             Step::Adopt(_) => "recording the baseline".to_string(),
         };
+        // READ COMMITTED even where the database's default is stricter: the history read
+        // under the lock must see what the migrator before us committed, which a snapshot
+        // taken before the lock wait (REPEATABLE READ) would not.
+        let mut begin = self.client.build_transaction();
+        if guarded {
+            begin = begin.isolation_level(tokio_postgres::IsolationLevel::ReadCommitted);
+        }
         let tx = watch
-            .short("starting a transaction", pg(self.client.transaction()))
+            .short("starting a transaction", pg(begin.start()))
             .await?;
         watch.learn_pid_in(&tx).await?;
-        if lock_mode == LockMode::Transaction {
-            let waiting = "waiting for the migration lock (MIGRATE_LOCK=transaction)";
+        if guarded {
+            // With our own session lock (`Auto` on one session) this is granted at once.
+            let waiting = format!("waiting for the migration lock{label}");
             if watch
-                .long(waiting, false, lock::lock_in(&tx, lock_wait, step))
+                .long(&waiting, false, lock::lock_in(&tx, lock_wait, step, label))
                 .await?
             {
                 return Ok(Outcome::AlreadyDone);
@@ -296,8 +356,9 @@ impl Postgres {
     /// transaction (what `CREATE INDEX CONCURRENTLY` needs), then the history change. An
     /// index such a build left INVALID when it was interrupted is dropped first, as
     /// PostgreSQL's documentation advises; the statements themselves should be idempotent
-    /// (`IF NOT EXISTS`), since a retry runs them again. Not under a transaction-level lock:
-    /// a pooler in transaction mode cannot keep such migrations apart.
+    /// (`IF NOT EXISTS`), since a retry runs them again. Only under our own session lock:
+    /// a transaction-level lock cannot keep such migrations apart, nor can anything behind a
+    /// pooler in transaction mode.
     async fn run_outside(
         &mut self,
         m: &Migration,
@@ -305,6 +366,20 @@ impl Postgres {
         verb: &str,
         history: &str,
     ) -> std::result::Result<Outcome, StepError> {
+        // Without our session lock because there is no one session to hold it (`lock` found
+        // a pooler). (A caller that never asked for the lock has opted out of it.)
+        if self.lock_mode == LockMode::Auto && !self.locked && self.watch.pooled() {
+            return Err(Error::new(
+                Kind::Migration,
+                format!(
+                    "{m} runs outside a transaction, which needs the migration lock held by one \
+                     server session, and this connection does not keep one (a connection \
+                     pooler?): run it with a direct connection (MIGRATE_LOCK=session forces the \
+                     session lock); nothing was changed"
+                ),
+            )
+            .into());
+        }
         if self.lock_mode == LockMode::Transaction {
             return Err(Error::new(
                 Kind::Migration,

@@ -15,7 +15,9 @@
 //! Our backend is known by its pid, `pg_backend_pid()`, asked in a round trip the work makes
 //! anyway (the migration lock, the transaction a step or a load opens): on a direct or
 //! session-pooled connection it holds for the session; behind a transaction pooler, only for
-//! the transaction it was asked in (and it is forgotten when that ends). A long wait whose
+//! the transaction it was asked in (and it is forgotten when that ends). With
+//! `MIGRATE_LOCK=auto` a pooler is learnt from the first pid that is not the one announced at
+//! login. A long wait whose
 //! backend is not known is bounded like a short one. When a wait is declared lost, the side connection ends
 //! our server session (`pg_terminate_backend`), so what it had not committed rolls back and
 //! the locks it held (the migration lock among them) go at once, not when a proxy lets go.
@@ -24,7 +26,7 @@ use super::error::describe;
 use crate::error::{Error, Kind};
 use crate::url::PgUrl;
 use std::future::Future;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -83,8 +85,11 @@ pub struct Watch {
     net_timeout: Duration,
     /// Our backend's pid, -1 when unknown.
     pid: AtomicI64,
-    /// Behind a transaction pooler: a pid holds for one transaction only.
-    pooled: bool,
+    /// Behind a transaction pooler: a pid holds for one transaction only. Learnt, when it is
+    /// not known from the start, from a pid that is not the announced one.
+    pooled: AtomicBool,
+    /// The backend pid announced at login, when it is to tell a pooler (`MIGRATE_LOCK=auto`).
+    announced: Option<i32>,
     side: Mutex<Option<Client>>,
     /// Once a wait was declared lost: its message.
     dead: std::sync::Mutex<Option<String>>,
@@ -105,8 +110,9 @@ enum Seen {
 
 impl Watch {
     /// A watch over a session of `url`, bounded by `net_timeout`; `pooled`: behind a
-    /// transaction pooler.
-    pub fn new(url: &PgUrl, net_timeout: Duration, pooled: bool) -> Watch {
+    /// transaction pooler; `announced`: the pid announced at login, where any other pid seen
+    /// is to mean a pooler (see `session`).
+    pub fn new(url: &PgUrl, net_timeout: Duration, pooled: bool, announced: Option<i32>) -> Watch {
         // The side connection says what it is in pg_stat_activity.
         let mut side_url = url.clone();
         let name = url
@@ -118,21 +124,36 @@ impl Watch {
             url: side_url,
             net_timeout,
             pid: AtomicI64::new(-1),
-            pooled,
+            pooled: AtomicBool::new(pooled),
+            announced,
             side: Mutex::new(None),
             dead: std::sync::Mutex::new(None),
         }
     }
 
-    /// Records our backend's pid, as `pg_backend_pid()` gave it.
+    /// Records our backend's pid, as `pg_backend_pid()` gave it. A pid other than the one
+    /// announced at login means a pooler: from then on a pid holds for one transaction.
     pub fn set_pid(&self, pid: i32) {
+        if self.announced.is_some_and(|a| a != pid) {
+            self.pooled.store(true, Ordering::Relaxed);
+        }
         self.pid.store(i64::from(pid), Ordering::Relaxed);
+    }
+
+    /// The backend pid announced at login, where it is to tell a pooler (`MIGRATE_LOCK=auto`).
+    pub fn announced(&self) -> Option<i32> {
+        self.announced
+    }
+
+    /// Whether a pid holds for one transaction only (behind a pooler, known or learnt).
+    pub fn pooled(&self) -> bool {
+        self.pooled.load(Ordering::Relaxed)
     }
 
     /// A transaction ended: behind a transaction pooler its server connection is no longer
     /// ours, so its pid is forgotten.
     pub fn transaction_ended(&self) {
-        if self.pooled {
+        if self.pooled() {
             self.pid.store(-1, Ordering::Relaxed);
         }
     }
@@ -144,7 +165,7 @@ impl Watch {
         &self,
         tx: &impl tokio_postgres::GenericClient,
     ) -> Result<(), Waited> {
-        if self.pooled {
+        if self.pooled() {
             let rows = self
                 .short(
                     "starting a transaction",
@@ -291,7 +312,7 @@ impl Watch {
                 )
             }
         };
-        let pooler = if self.pooled && seen != Some(Seen::NotRunning) {
+        let pooler = if self.pooled() && seen != Some(Seen::NotRunning) {
             "; behind a connection pooler this is how an exhausted pool looks (PgBouncer holds \
              queries up to its query_wait_timeout, 120 s by default)"
         } else {
