@@ -9,7 +9,7 @@
 set -eu
 
 case "${1:-}" in
-  up|status|verify|down|baseline|export|import|copy|help|-h|--help|-V|--version)
+  up|status|verify|down|baseline|complete|export|import|copy|help|-h|--help|-V|--version)
     exec yogaflow-migrate "$@"
     ;;
 esac

@@ -22,6 +22,8 @@ Environment:
   MIGRATE_LOCK              auto (default), session, or transaction (behind a pooler in
                             transaction mode: PgBouncer, Supabase, Neon)
   MIGRATE_LOG_FORMAT        plain (default) or json
+  RAILWAY_DEPLOYMENT_ID, RAILWAY_GIT_COMMIT_SHA
+                            recorded in the history with each step applied
   RUST_LOG                  log filter (default info)
 ";
 
@@ -54,6 +56,9 @@ pub enum Command {
     /// Adopt a database made before this tool: check its schema, then record migrations as applied.
     #[command(after_help = crate::error::EXIT_CODES_HELP)]
     Baseline(BaselineArgs),
+    /// Apply the deferred contract steps, once the app version that predates them is gone.
+    #[command(after_help = crate::error::EXIT_CODES_HELP)]
+    Complete(CompleteArgs),
     /// Write every table's rows to one JSON document.
     #[command(after_help = crate::error::EXIT_CODES_HELP)]
     Export(ExportArgs),
@@ -170,6 +175,19 @@ pub struct BaselineArgs {
     /// the contract's `timestamptz` (PostgreSQL; they carry no zone, and none is guessed).
     #[arg(long, value_name = "ZONE", requires = "repair")]
     pub assume_time_zone: Option<String>,
+}
+
+/// `complete` flags.
+#[derive(Args, Debug, Default, Clone)]
+pub struct CompleteArgs {
+    /// How long to wait, in seconds, for the sessions that connected before the expand steps
+    /// were applied (the previous app version's) to end (default 0: refuse at once).
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    pub wait: u64,
+    /// Apply even though such sessions are connected (a pooler's or an admin's, known not to
+    /// be the previous app version's).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `export` flags.

@@ -7,6 +7,7 @@
 
 use crate::db::{LockMode, OpenOptions};
 use crate::error::{Error, Result};
+use crate::migrations::Deployment;
 use crate::url::{self, DbUrl, DEFAULT_URL};
 use std::time::Duration;
 
@@ -41,6 +42,8 @@ struct Raw {
     migrate_lock: Option<String>,
     railway_environment: Option<String>,
     railway_project_id: Option<String>,
+    railway_deployment_id: Option<String>,
+    railway_git_commit_sha: Option<String>,
 }
 
 /// How log lines are written.
@@ -84,6 +87,9 @@ pub struct Config {
     pub allow_data_loss: bool,
     /// `RAILWAY_ENVIRONMENT` or `RAILWAY_PROJECT_ID` is set: we run on Railway.
     pub on_railway: bool,
+    /// The deployment that applies steps (`RAILWAY_DEPLOYMENT_ID`, `RAILWAY_GIT_COMMIT_SHA`),
+    /// recorded in the history with each.
+    pub deployment: Deployment,
 }
 
 impl Config {
@@ -104,6 +110,8 @@ impl Config {
             migrate_lock: var("MIGRATE_LOCK")?,
             railway_environment: var("RAILWAY_ENVIRONMENT")?,
             railway_project_id: var("RAILWAY_PROJECT_ID")?,
+            railway_deployment_id: var("RAILWAY_DEPLOYMENT_ID")?,
+            railway_git_commit_sha: var("RAILWAY_GIT_COMMIT_SHA")?,
         })
     }
 
@@ -148,6 +156,10 @@ impl Config {
                 }
             },
             on_railway: set(&raw.railway_environment) || set(&raw.railway_project_id),
+            deployment: Deployment {
+                id: raw.railway_deployment_id.filter(|v| !v.trim().is_empty()),
+                commit: raw.railway_git_commit_sha.filter(|v| !v.trim().is_empty()),
+            },
         })
     }
 

@@ -67,7 +67,8 @@ Exit codes:
   2    usage or configuration error (arguments, environment, DATABASE_URL)
   3    database unreachable until MIGRATE_WAIT_TIMEOUT ran out, or the connection was lost
   4    connection rejected (password, missing database, TLS verification)
-  5    migration lock, or a migration's table locks, not obtained within MIGRATE_LOCK_TIMEOUT
+  5    migration lock, or a migration's table locks, not obtained within MIGRATE_LOCK_TIMEOUT;
+       `complete`: the previous app version's sessions still open after --wait
   6    a migration failed (it was rolled back; earlier ones stay applied)
   7    history diverged (changed migration, unknown versions with MIGRATE_STRICT, untracked schema)
   8    migrations pending (status --exit-code)

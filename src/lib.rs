@@ -47,6 +47,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
     };
     logging::init(config.log_format);
+    migrations::Deployment::set(config.deployment.clone());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -113,6 +114,7 @@ async fn dispatch(cli: Cli, config: &Config) -> Result<()> {
         Command::Verify(args) => verify::run(config, &url, &args).await,
         Command::Down(args) => down::run(config, &url, &args).await,
         Command::Baseline(args) => baseline::run(config, &url, &args).await,
+        Command::Complete(args) => complete::run(config, &url, &args).await,
         Command::Export(args) => transfer::export(config, &url, &args).await,
         Command::Import(args) => transfer::import(config, &url, &args).await,
         Command::Copy(args) => transfer::copy(config, &url, &args).await,

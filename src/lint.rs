@@ -9,289 +9,15 @@
 //! widened) is not a rewrite. Whether a DEFAULT may be volatile is `lint/volatile.rs`'s. A statement is silenced for one rule by a
 //! comment right above it, `-- lint: allow RULE REASON`; the reason is required.
 
+mod rules;
 mod schema;
 mod volatile;
 
+pub use rules::{RuleId, UnknownRule};
 pub use schema::{normalize_type, widens, Schema};
 
 use squawk_syntax::ast::{self, AstNode};
 use squawk_syntax::{SourceFile, SyntaxKind, SyntaxNode};
-
-/// A lint rule. Its name (what findings, `lint: allow` markers and `lint-accepted.txt` use)
-/// comes from [`RuleId::name`] and is read back by [`str::parse`]; a rule is named in code by
-/// its variant, so a misspelt rule is a compile error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RuleId {
-    /// `index-blocks-writes`: `CREATE INDEX` without CONCURRENTLY on an existing table.
-    IndexBlocksWrites,
-    /// `drop-index-blocks`: `DROP INDEX` without CONCURRENTLY.
-    DropIndexBlocks,
-    /// `reindex-blocks`: `REINDEX` without CONCURRENTLY.
-    ReindexBlocks,
-    /// `concurrently-in-transaction`: CONCURRENTLY in a migration that runs in a transaction.
-    ConcurrentlyInTransaction,
-    /// `not-null-column-without-default`: `ADD COLUMN ... NOT NULL` without a default.
-    NotNullColumnWithoutDefault,
-    /// `add-column-rewrites`: `ADD COLUMN` whose value every existing row needs computed.
-    AddColumnRewrites,
-    /// `column-type-rewrites`: `ALTER COLUMN ... TYPE`, but for a known string widening.
-    ColumnTypeRewrites,
-    /// `table-rewrite`: `VACUUM FULL` or `CLUSTER`.
-    TableRewrite,
-    /// `foreign-key-validates`: a foreign key added without NOT VALID.
-    ForeignKeyValidates,
-    /// `check-validates`: a CHECK constraint added without NOT VALID.
-    CheckValidates,
-    /// `validate-in-same-transaction`: `VALIDATE CONSTRAINT` in the transaction that added a
-    /// constraint NOT VALID to the same table.
-    ValidateInSameTransaction,
-    /// `set-not-null-scans`: `ALTER COLUMN ... SET NOT NULL` without a validated check.
-    SetNotNullScans,
-    /// `unique-builds-index`: a UNIQUE or PRIMARY KEY constraint that builds its index.
-    UniqueBuildsIndex,
-    /// `transaction-control`: `BEGIN`, `COMMIT`, `ROLLBACK`, `SAVEPOINT` and the like.
-    TransactionControl,
-    /// `truncate`: `TRUNCATE`.
-    Truncate,
-    /// `rename-breaks-app`: renaming a column or table.
-    RenameBreaksApp,
-    /// `drop-breaks-app`: dropping a column or table.
-    DropBreaksApp,
-    /// `syntax`: a statement the parser cannot read.
-    Syntax,
-    /// `lint-marker`: a malformed `lint: allow` marker.
-    LintMarker,
-}
-
-/// What a rule says: its name, why the statement hurts, and the safe form.
-struct Meta {
-    name: &'static str,
-    why: &'static str,
-    safe: &'static str,
-}
-
-impl RuleId {
-    /// Every rule, in the order docs/migrations.md lists them.
-    pub const ALL: [RuleId; 19] = [
-        RuleId::IndexBlocksWrites,
-        RuleId::DropIndexBlocks,
-        RuleId::ReindexBlocks,
-        RuleId::ConcurrentlyInTransaction,
-        RuleId::NotNullColumnWithoutDefault,
-        RuleId::AddColumnRewrites,
-        RuleId::ColumnTypeRewrites,
-        RuleId::TableRewrite,
-        RuleId::ForeignKeyValidates,
-        RuleId::CheckValidates,
-        RuleId::ValidateInSameTransaction,
-        RuleId::SetNotNullScans,
-        RuleId::UniqueBuildsIndex,
-        RuleId::TransactionControl,
-        RuleId::Truncate,
-        RuleId::RenameBreaksApp,
-        RuleId::DropBreaksApp,
-        RuleId::Syntax,
-        RuleId::LintMarker,
-    ];
-
-    /// The name used in findings, `lint: allow` markers and `lint-accepted.txt`.
-    pub fn name(self) -> &'static str {
-        self.meta().name
-    }
-
-    /// Why the statement hurts a live database; `{table}` stands for the table's name (see
-    /// [`Finding::why`]).
-    pub fn why(self) -> &'static str {
-        self.meta().why
-    }
-
-    /// The safe form.
-    pub fn safe(self) -> &'static str {
-        self.meta().safe
-    }
-
-    /// The rule's name, reason and safe form, each rule's in one place.
-    fn meta(self) -> Meta {
-        match self {
-            RuleId::IndexBlocksWrites => Meta {
-                name: "index-blocks-writes",
-                why: "builds the index under a SHARE lock on {table}: every INSERT, UPDATE and \
-                      DELETE waits until the whole build ends",
-                safe: "CREATE INDEX CONCURRENTLY, alone in a migration whose first line is \
-                       `-- no-transaction` (its undo: DROP INDEX CONCURRENTLY, marked the same \
-                       way)",
-            },
-            RuleId::DropIndexBlocks => Meta {
-                name: "drop-index-blocks",
-                why: "takes an ACCESS EXCLUSIVE lock on {table}, the index's table: it waits for \
-                      every query running on it, and every read and write queued behind it waits \
-                      too (the drop itself is quick)",
-                safe: "DROP INDEX CONCURRENTLY, alone in a migration whose first line is \
-                       `-- no-transaction`",
-            },
-            RuleId::ReindexBlocks => Meta {
-                name: "reindex-blocks",
-                why:
-                    "rebuilds the index under a SHARE lock on {table} (writes wait) and an ACCESS \
-                      EXCLUSIVE lock on the index (reads that would use it wait, their planning \
-                      too) for the whole build",
-                safe: "REINDEX ... CONCURRENTLY, alone in a `-- no-transaction` migration",
-            },
-            RuleId::ConcurrentlyInTransaction => Meta {
-                name: "concurrently-in-transaction",
-                why: "PostgreSQL refuses CONCURRENTLY inside a transaction block, and a migration \
-                      runs in one unless its first line says otherwise",
-                safe: "make `-- no-transaction` the file's first line: its statements then run \
-                       one at a time, the history row recorded after the last",
-            },
-            RuleId::NotNullColumnWithoutDefault => Meta {
-                name: "not-null-column-without-default",
-                why: "fails as soon as {table} has a row: the existing rows would hold NULL in it",
-                safe: "give the column a DEFAULT (a constant default does not rewrite the table \
-                       since PostgreSQL 11), or add it nullable, backfill it, then make it NOT \
-                       NULL as `set-not-null-scans` says",
-            },
-            RuleId::AddColumnRewrites => Meta {
-                name: "add-column-rewrites",
-                why: "adds a column whose value every existing row needs computed (a default \
-                      calling a function not known to be stable, GENERATED ... STORED, an \
-                      identity or serial column): {table} is rewritten under an ACCESS EXCLUSIVE \
-                      lock, and reads and writes wait",
-                safe: "add the column without that default, fill it in batches, then set the \
-                       default for new rows (SET DEFAULT does not rewrite)",
-            },
-            RuleId::ColumnTypeRewrites => Meta {
-                name: "column-type-rewrites",
-                why: "rewrites {table} and its indexes under an ACCESS EXCLUSIVE lock: reads and \
-                      writes wait for the whole rewrite (varchar(n) to a longer varchar or to \
-                      text skips it, and is not flagged when the earlier migrations tell the \
-                      column's type)",
-                safe: "add a column of the new type, backfill it in batches, move the app to it, \
-                       and drop the old column in a later migration",
-            },
-            RuleId::TableRewrite => Meta {
-                name: "table-rewrite",
-                why: "VACUUM FULL and CLUSTER rewrite {table} and its indexes under an ACCESS \
-                      EXCLUSIVE lock: reads and writes wait for the whole rewrite (and VACUUM \
-                      refuses to run in a transaction at all)",
-                safe: "leave space to autovacuum, or rebuild the table online (pg_repack) \
-                       outside the migrations",
-            },
-            RuleId::ForeignKeyValidates => Meta {
-                name: "foreign-key-validates",
-                why: "checks every row of {table} while holding SHARE ROW EXCLUSIVE locks on it \
-                      and on the referenced table: writes to both wait for the scan",
-                safe: "ADD CONSTRAINT ... FOREIGN KEY ... NOT VALID, then ALTER TABLE ... \
-                       VALIDATE CONSTRAINT ... (it scans under a lock that lets writes through)",
-            },
-            RuleId::CheckValidates => Meta {
-                name: "check-validates",
-                why: "scans every row of {table} under an ACCESS EXCLUSIVE lock: reads and writes \
-                      wait",
-                safe: "ADD CONSTRAINT ... CHECK (...) NOT VALID, then ALTER TABLE ... VALIDATE \
-                       CONSTRAINT ...",
-            },
-            RuleId::ValidateInSameTransaction => Meta {
-                name: "validate-in-same-transaction",
-                why: "validates in the same transaction as the ADD CONSTRAINT ... NOT VALID \
-                      before it, whose lock on {table} is held until commit (an ACCESS EXCLUSIVE \
-                      lock for a CHECK; SHARE ROW EXCLUSIVE locks on both tables for a foreign \
-                      key): the validating scan runs under it, as if NOT VALID had not been \
-                      written",
-                safe: "VALIDATE CONSTRAINT in the next migration, or in a `-- no-transaction` one \
-                       (each statement then commits on its own, releasing the ADD's lock first)",
-            },
-            RuleId::SetNotNullScans => Meta {
-                name: "set-not-null-scans",
-                why: "scans every row of {table} under an ACCESS EXCLUSIVE lock: reads and writes \
-                      wait",
-                safe: "ADD CONSTRAINT c CHECK (col IS NOT NULL) NOT VALID; then, in the next \
-                       migration or a `-- no-transaction` one, VALIDATE CONSTRAINT c, SET NOT \
-                       NULL (PostgreSQL 12 and later skip the scan given that check; the linter \
-                       too) and DROP CONSTRAINT c",
-            },
-            RuleId::UniqueBuildsIndex => Meta {
-                name: "unique-builds-index",
-                why: "builds the constraint's index under an ACCESS EXCLUSIVE lock on {table}: \
-                      reads and writes wait for the whole build",
-                safe: "CREATE UNIQUE INDEX CONCURRENTLY (in a `-- no-transaction` migration), \
-                       then ADD CONSTRAINT ... UNIQUE USING INDEX ...",
-            },
-            RuleId::TransactionControl => Meta {
-                name: "transaction-control",
-                why: "COMMIT, END, ROLLBACK or ABORT end the transaction the migrator runs the \
-                      file in: what comes before commits (or is undone) without the history row, \
-                      and what follows runs in no transaction, so a failure after it leaves the \
-                      change applied but unrecorded; SAVEPOINT fails outside a transaction block \
-                      (a `-- no-transaction` file), and BEGIN there leaves the statements after \
-                      it to a transaction the migrator does not know of",
-                safe: "leave transactions to the migrator; for statements that refuse one, make \
-                       `-- no-transaction` the file's first line",
-            },
-            RuleId::Truncate => Meta {
-                name: "truncate",
-                why: "empties {table} under an ACCESS EXCLUSIVE lock: its rows are gone for the \
-                      app instances still running too, and reads and writes wait for the lock",
-                safe: "keep the data, or delete in batches (DELETE ... WHERE id IN (SELECT id ... \
-                       LIMIT 1000)) once nothing reads it",
-            },
-            RuleId::RenameBreaksApp => Meta {
-                name: "rename-breaks-app",
-                why: "the app instances still running during the deploy use the old name of \
-                      {table}'s column or table and fail until they are replaced",
-                safe: "expand and contract: add the new column (or a view under the old name), \
-                       write both, backfill, move reads, and drop the old one in a later release",
-            },
-            RuleId::DropBreaksApp => Meta {
-                name: "drop-breaks-app",
-                why: "the app instances still running during the deploy read {table}'s column or \
-                      table and fail, and its data is gone",
-                safe: "stop using it in the app in one release, and drop it in a later migration",
-            },
-            RuleId::Syntax => Meta {
-                name: "syntax",
-                why: "the parser cannot read this statement: PostgreSQL would refuse it, or the \
-                      linter cannot check it",
-                safe: "fix the statement (see the parser's message)",
-            },
-            RuleId::LintMarker => Meta {
-                name: "lint-marker",
-                why: "a `lint: allow` marker must name a rule and give a reason",
-                safe: "-- lint: allow RULE REASON, right above the statement",
-            },
-        }
-    }
-}
-
-impl std::fmt::Display for RuleId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// A rule name no rule has (the unknown name).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnknownRule(pub String);
-
-impl std::fmt::Display for UnknownRule {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "no rule is called '{}'", self.0)
-    }
-}
-
-impl std::error::Error for UnknownRule {}
-
-impl std::str::FromStr for RuleId {
-    type Err = UnknownRule;
-
-    /// The rule called `name` (exactly as [`RuleId::name`] spells it).
-    fn from_str(name: &str) -> Result<Self, Self::Err> {
-        RuleId::ALL
-            .into_iter()
-            .find(|r| r.name() == name)
-            .ok_or_else(|| UnknownRule(name.to_string()))
-    }
-}
 
 /// One thing a rule found.
 #[derive(Debug, PartialEq, Eq)]
@@ -349,6 +75,7 @@ pub fn lint_with(text: &str, undo: bool, schema: &Schema) -> Vec<Finding> {
     }
     let mut walk = Walk {
         undo,
+        contract: crate::script::is_contract(text),
         outside_transaction: crate::script::outside_transaction(text),
         created: Vec::new(),
         indexes: Vec::new(),
@@ -404,6 +131,9 @@ fn report(text: &str, node: &SyntaxNode, hits: Vec<(RuleId, String)>, out: &mut 
 struct Walk {
     /// The file is a `.down.sql`.
     undo: bool,
+    /// The file is a contract step (`-- phase: contract`): what breaks the previous app
+    /// version is its job, as dropping and renaming back is an undo's.
+    contract: bool,
     /// The file runs outside a transaction (`-- no-transaction`), each statement on its own.
     outside_transaction: bool,
     /// Tables the file created before: empty, and nobody uses them yet.
@@ -483,7 +213,7 @@ impl Walk {
                 let tables = c.table_name_ref().map(|t| t.syntax().text().to_string());
                 self.on_existing_or_all(tables.into_iter().collect(), RuleId::TableRewrite, hits);
             }
-            ast::Stmt::DropTable(dt) if !self.undo => {
+            ast::Stmt::DropTable(dt) if self.breaking_checked() => {
                 let tables = dt.table_name_refs().map(|t| t.syntax().text().to_string());
                 self.on_existing(tables, RuleId::DropBreaksApp, hits);
             }
@@ -635,12 +365,45 @@ impl Walk {
                 }
             }
             ast::AlterTableAction::RenameColumn(_) | ast::AlterTableAction::TableRenameTo(_)
-                if !self.undo =>
+                if self.breaking_checked() =>
             {
                 hit(RuleId::RenameBreaksApp)
             }
-            ast::AlterTableAction::DropColumn(_) if !self.undo => hit(RuleId::DropBreaksApp),
+            ast::AlterTableAction::DropColumn(_) if self.breaking_checked() => {
+                hit(RuleId::DropBreaksApp)
+            }
             _ => {}
+        }
+        if self.breaking_checked() && self.tightens(action, table) {
+            hit(RuleId::ExpandBreaksApp);
+        }
+    }
+
+    /// Whether what breaks the previous app version is a finding here: not in an undo, not
+    /// in a contract step.
+    fn breaking_checked(&self) -> bool {
+        !self.undo && !self.contract
+    }
+
+    /// Whether an action holds the previous app version to a rule it did not have: a new
+    /// CHECK or foreign key, NOT NULL, another type (a widened string aside).
+    fn tightens(&self, action: &ast::AlterTableAction, table: &str) -> bool {
+        match action {
+            ast::AlterTableAction::AddConstraint(ac) => matches!(
+                ac.constraint(),
+                Some(
+                    ast::Constraint::CheckConstraint(_) | ast::Constraint::ForeignKeyConstraint(_)
+                )
+            ),
+            ast::AlterTableAction::AlterColumn(alc) => {
+                let column = name_text(alc.column_name_ref());
+                match alc.option() {
+                    Some(ast::AlterColumnOption::SetType(st)) => !self.widens(table, &column, &st),
+                    Some(ast::AlterColumnOption::SetNotNull(_)) => true,
+                    _ => false,
+                }
+            }
+            _ => false,
         }
     }
 
@@ -929,11 +692,65 @@ mod tests {
             .collect()
     }
 
+    /// The rules `sql` breaks, but `expand-breaks-app` (what the tables here test is the
+    /// lock; the phase rule has a test of its own).
     fn rules(sql: &str) -> Vec<&'static str> {
-        lint(sql, false)
+        lock_rules(lint(sql, false))
+    }
+
+    fn lock_rules(findings: Vec<Finding>) -> Vec<&'static str> {
+        findings
             .into_iter()
+            .filter(|f| f.rule != RuleId::ExpandBreaksApp)
             .map(|f| f.rule.name())
             .collect()
+    }
+
+    #[test]
+    fn an_expand_step_must_not_tighten_what_the_previous_app_version_writes() {
+        let tightening = [
+            "ALTER TABLE s ALTER COLUMN a SET NOT NULL;",
+            "ALTER TABLE s ALTER COLUMN a TYPE bigint;",
+            "ALTER TABLE s ADD CONSTRAINT ck CHECK (a > 0) NOT VALID;",
+            "ALTER TABLE s ADD CONSTRAINT fk FOREIGN KEY (a) REFERENCES t (id) NOT VALID;",
+        ];
+        let phase = |sql: &str, contract: bool| -> Vec<&'static str> {
+            let text = if contract {
+                format!("{}\n{sql}", crate::script::CONTRACT)
+            } else {
+                sql.to_string()
+            };
+            lint(&text, false)
+                .into_iter()
+                .filter(|f| {
+                    matches!(
+                        f.rule,
+                        RuleId::ExpandBreaksApp | RuleId::RenameBreaksApp | RuleId::DropBreaksApp
+                    )
+                })
+                .map(|f| f.rule.name())
+                .collect()
+        };
+        for sql in tightening {
+            assert_eq!(phase(sql, false), ["expand-breaks-app"], "{sql}");
+            assert!(phase(sql, true).is_empty(), "{sql}");
+        }
+        for (sql, rule) in [
+            ("ALTER TABLE s DROP COLUMN a;", "drop-breaks-app"),
+            ("ALTER TABLE s RENAME COLUMN a TO b;", "rename-breaks-app"),
+        ] {
+            assert_eq!(phase(sql, false), [rule], "{sql}");
+            assert!(phase(sql, true).is_empty(), "{sql}");
+        }
+        // Loosening and adding never break the previous version.
+        for sql in [
+            "ALTER TABLE s ALTER COLUMN a DROP NOT NULL;",
+            "ALTER TABLE s ADD COLUMN b text;",
+            "ALTER TABLE s DROP CONSTRAINT ck;",
+            "ALTER TABLE s VALIDATE CONSTRAINT ck;",
+        ] {
+            assert!(phase(sql, false).is_empty(), "{sql}");
+        }
     }
 
     #[test]
@@ -1191,12 +1008,7 @@ mod tests {
             "CREATE TABLE poses (id int, name varchar(255), notes text, n int);",
             "ALTER TABLE poses ADD COLUMN tag varchar(20);\nCREATE INDEX ix_poses_n ON poses (n);",
         ]);
-        let with = |sql: &str| -> Vec<&'static str> {
-            lint_with(sql, false, &schema)
-                .into_iter()
-                .map(|f| f.rule.name())
-                .collect()
-        };
+        let with = |sql: &str| -> Vec<&'static str> { lock_rules(lint_with(sql, false, &schema)) };
         for (sql, want) in [
             (
                 "ALTER TABLE poses ALTER COLUMN name TYPE varchar(300);",
@@ -1265,11 +1077,10 @@ mod tests {
         ]);
         let sql = "ALTER TABLE s ALTER COLUMN a SET NOT NULL, ALTER COLUMN b SET NOT NULL;\n\
                    ALTER TABLE s DROP CONSTRAINT ck_a;";
-        let got: Vec<_> = lint_with(sql, false, &schema)
-            .into_iter()
-            .map(|f| f.rule.name())
-            .collect();
-        assert_eq!(got, ["set-not-null-scans"]);
+        assert_eq!(
+            lock_rules(lint_with(sql, false, &schema)),
+            ["set-not-null-scans"]
+        );
     }
 
     #[test]
@@ -1380,6 +1191,7 @@ mod tests {
                 "truncate",
                 "rename-breaks-app",
                 "drop-breaks-app",
+                "expand-breaks-app",
                 "syntax",
                 "lint-marker",
             ]

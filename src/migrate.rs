@@ -83,36 +83,87 @@ pub fn report_ahead(state: &State, strict: bool) -> Result<()> {
     Ok(())
 }
 
-/// Applies what is pending up to `to`, under the migration lock (waiting up to
-/// `lock_timeout`), each migration with its history row in one transaction. The history is
-/// read again under the lock: another replica may have done the work while we waited.
-/// Returns the versions before and after.
+/// What [`upgrade`] does with contract steps (`-- phase: contract`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contracts {
+    /// Leave them pending, deferred, while later expand steps are applied: the app version
+    /// still serving during a deploy needs what they remove. `up` on PostgreSQL.
+    Defer,
+    /// Apply them in order with the rest: `complete`; `up` on SQLite, where one app version
+    /// serves a development database; a transfer's target, which no app serves yet.
+    Apply,
+}
+
+impl Contracts {
+    /// What `up` does: defer on PostgreSQL, apply on SQLite.
+    pub fn for_up(d: Dialect) -> Contracts {
+        match d {
+            Dialect::Postgres => Contracts::Defer,
+            Dialect::Sqlite => Contracts::Apply,
+        }
+    }
+}
+
+impl State {
+    /// The pending migrations to apply now, oldest first.
+    pub fn to_apply(&self, c: Contracts) -> Vec<&Migration> {
+        self.pending
+            .iter()
+            .filter(|m| c == Contracts::Apply || !m.is_contract())
+            .collect()
+    }
+
+    /// The pending contract steps (deferred by `up` on PostgreSQL until `complete`).
+    pub fn deferred(&self) -> Vec<&Migration> {
+        self.pending.iter().filter(|m| m.is_contract()).collect()
+    }
+}
+
+/// Says which contract steps wait, and what applies them.
+pub fn log_deferred(state: &State) {
+    for m in state.deferred() {
+        log::info!(
+            "{m} deferred: a contract step, which would break the app version still serving; \
+             `yogaflow-migrate complete` applies it once that version is gone"
+        );
+    }
+}
+
+/// Applies what is pending up to `to` (contract steps as `contracts` says), under the
+/// migration lock (waiting up to `lock_timeout`), each migration with its history row in one
+/// transaction. The history is read again under the lock: another replica may have done the
+/// work while we waited. Returns the versions before and after.
 pub async fn upgrade(
     db: &mut Database,
     to: Option<i32>,
     lock_timeout: Duration,
+    contracts: Contracts,
 ) -> Result<(i32, i32)> {
     db.with_lock(lock_timeout, async |db: &mut Database| {
         db.ensure_history().await?;
         let state = current_state(db, to).await?;
         let before = state.current;
-        if state.pending.is_empty() {
+        let pending = state.to_apply(contracts);
+        if contracts == Contracts::Defer {
+            log_deferred(&state);
+        }
+        if pending.is_empty() {
             log::info!("schema is current at version {before} (applied by another process)");
             return Ok((before, before));
         }
         log::info!(
             "schema version {before}; applying {} migration(s)",
-            state.pending.len()
+            pending.len()
         );
         let mut after = before;
-        for m in &state.pending {
+        for m in pending {
             match db.run_step(Step::Apply(m)).await? {
                 Outcome::Done(took) => {
                     log::info!("applied {m} in {:.1} ms", took.as_secs_f64() * 1000.0)
                 }
                 Outcome::AlreadyDone => log::info!("{m} was applied by another process"),
             }
-            after = m.version;
+            after = after.max(m.version);
         }
         log::info!("schema version {before} -> {after}");
         Ok((before, after))
@@ -120,13 +171,23 @@ pub async fn upgrade(
     .await
 }
 
+/// The schema the applied migrations this binary knows make, in version order: a deferred
+/// contract step's changes are not in it (a database between expand and contract has both
+/// the old and the new column, and the sync triggers).
+pub async fn expected_schema(db: &Database, applied: &[Applied]) -> Result<crate::schema::Schema> {
+    let ms: Vec<Migration> = migrations(db.dialect())
+        .into_iter()
+        .filter(|m| applied.iter().any(|a| a.version == m.version))
+        .collect();
+    db.schema_of(&ms).await
+}
+
 /// Logs differences between the live schema and the expected one as warnings (after `up`).
 /// Never fails the run: the migrations did commit.
 pub async fn warn_drift(db: &Database) {
     let result = async {
-        let version = highest(db.read_history().await?.as_deref().unwrap_or_default());
-        let latest = migrations(db.dialect()).last().map_or(0, |m| m.version);
-        let expected = db.expected_schema(version.min(latest)).await?;
+        let applied = db.read_history().await?.unwrap_or_default();
+        let expected = expected_schema(db, &applied).await?;
         Ok::<_, Error>(crate::schema::diff(
             &expected,
             &db.live_schema().await?,

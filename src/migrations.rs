@@ -40,9 +40,46 @@ include!(concat!(env!("OUT_DIR"), "/embedded_migrations.rs"));
 /// The history table: refinery's default name, kept so other tools and people find it.
 pub const HISTORY_TABLE: &str = "refinery_schema_history";
 
-/// refinery's history table layout (`int4` versions).
+/// refinery's history table layout (`int4` versions), and which deployment applied each step
+/// (columns refinery does not read, NULL outside Railway).
 pub const HISTORY_DDL: &str = "CREATE TABLE IF NOT EXISTS refinery_schema_history (\
-    version INT4 PRIMARY KEY, name VARCHAR(255), applied_on VARCHAR(255), checksum VARCHAR(255))";
+    version INT4 PRIMARY KEY, name VARCHAR(255), applied_on VARCHAR(255), checksum VARCHAR(255), \
+    deployment_id VARCHAR(255), git_commit_sha VARCHAR(255))";
+
+/// The columns a history table made before they existed (by an older binary, or refinery)
+/// lacks: added, on PostgreSQL, in the transaction of the first step recorded with them.
+pub const HISTORY_DEPLOYMENT_COLUMNS_PG: &str = "ALTER TABLE refinery_schema_history \
+    ADD COLUMN IF NOT EXISTS deployment_id VARCHAR(255), \
+    ADD COLUMN IF NOT EXISTS git_commit_sha VARCHAR(255)";
+
+/// The deployment this process runs in, recorded with every step it applies: Railway's
+/// `RAILWAY_DEPLOYMENT_ID` and `RAILWAY_GIT_COMMIT_SHA`, when set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Deployment {
+    /// `RAILWAY_DEPLOYMENT_ID`.
+    pub id: Option<String>,
+    /// `RAILWAY_GIT_COMMIT_SHA`.
+    pub commit: Option<String>,
+}
+
+static DEPLOYMENT: std::sync::OnceLock<Deployment> = std::sync::OnceLock::new();
+
+impl Deployment {
+    /// Sets the deployment for the process (once, from the environment at start).
+    pub fn set(d: Deployment) {
+        let _ = DEPLOYMENT.set(d);
+    }
+
+    /// The process's deployment (none recorded when never set).
+    pub fn current() -> &'static Deployment {
+        DEPLOYMENT.get_or_init(Deployment::default)
+    }
+}
+
+/// A SQL string literal, or NULL.
+fn literal(v: Option<&str>) -> String {
+    v.map_or("NULL".into(), |v| format!("'{}'", v.replace('\'', "''")))
+}
 
 /// A migration this binary carries.
 #[derive(Debug, Clone)]
@@ -113,6 +150,12 @@ impl Migration {
         dropped_tables(self.down)
     }
 
+    /// Whether this is a contract step (`-- phase: contract`): deferred by `up` on
+    /// PostgreSQL, applied by `complete`.
+    pub fn is_contract(&self) -> bool {
+        crate::script::is_contract(self.up)
+    }
+
     /// The history row recording this migration as applied at `applied_on`.
     pub fn as_applied(&self, applied_on: &str) -> Applied {
         Applied {
@@ -158,7 +201,8 @@ pub struct State {
 
 /// Compares the history with the embedded migrations. A changed or renamed applied migration,
 /// an unknown version below the newest known one, or a gap (a migration missing below an
-/// applied one) is [`Kind::Diverged`]: running anything then could corrupt the schema.
+/// applied one, other than a deferred contract step) is [`Kind::Diverged`]: running anything
+/// then could corrupt the schema.
 pub fn assess(known: &[Migration], applied: &[Applied], to: Option<i32>) -> Result<State> {
     let latest = known.last().map_or(0, |m| m.version);
     if let Some(t) = to {
@@ -200,7 +244,8 @@ pub fn assess(known: &[Migration], applied: &[Applied], to: Option<i32>) -> Resu
         if applied.iter().any(|a| a.version == m.version) {
             continue;
         }
-        if m.version < highest_known_applied {
+        // A contract step may wait (`up` defers it) while later expand steps are applied.
+        if m.version < highest_known_applied && !m.is_contract() {
             return Err(Error::new(
                 Kind::Diverged,
                 format!(
@@ -247,10 +292,16 @@ pub fn record_sql(m: &Migration) -> String {
     let now = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .expect("RFC 3339 formatting of the current time");
-    // Names are `\w+` and numbers are ours: nothing here needs quoting beyond the literals.
+    // Names are `\w+` and numbers are ours: only the deployment's values need quoting.
+    let d = Deployment::current();
     format!(
-        "INSERT INTO {HISTORY_TABLE} (version, name, applied_on, checksum) VALUES ({}, '{}', '{now}', '{}')",
-        m.version, m.name, m.checksum
+        "INSERT INTO {HISTORY_TABLE} (version, name, applied_on, checksum, deployment_id, \
+         git_commit_sha) VALUES ({}, '{}', '{now}', '{}', {}, {})",
+        m.version,
+        m.name,
+        m.checksum,
+        literal(d.id.as_deref()),
+        literal(d.commit.as_deref())
     )
 }
 
@@ -313,6 +364,12 @@ pub fn refused_loss(m: &Migration, table: &str, rows: &str) -> Error {
              (or MIGRATE_ALLOW_DATA_LOSS=true) to confirm"
         ),
     )
+}
+
+/// [`record_sql`] on PostgreSQL: the deployment columns added first where an older history
+/// table lacks them (a no-op, and a moment's lock on the history table, where it has them).
+pub fn record_sql_pg(m: &Migration) -> String {
+    format!("{HISTORY_DEPLOYMENT_COLUMNS_PG}; {}", record_sql(m))
 }
 
 /// The statement deleting `m`'s history row (its undo ran).

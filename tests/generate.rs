@@ -159,14 +159,16 @@ fn models_changed_every_way_become_migrations_both_dialects_apply_keeping_every_
     assert_eq!(files(&copy.sql()), shipped);
     let r = generate(&copy.sql(), "change_models", &pg_next, &[rename]);
     r.assert_ok(&[
-        "column users.full_name: renamed display_name",
-        "rename-breaks-app is allowed",
+        "column users.full_name: renamed display_name (expand: display_name added, kept in sync",
+        "V8__change_models_contract, V9__change_models_contract_online: contract step(s)",
     ]);
     for written in [
         "postgres/V6__change_models.sql",
         "postgres/V7__change_models_online.down.sql",
+        "postgres/V8__change_models_contract.sql",
+        "postgres/V9__change_models_contract_online.sql",
         "sqlite/V6__change_models.down.sql",
-        "sqlite/V7__change_models_online.sql",
+        "sqlite/V9__change_models_contract_online.sql",
     ] {
         assert!(r.stdout.contains(written), "{written}: {}", r.stdout);
     }
@@ -189,8 +191,10 @@ fn models_changed_every_way_become_migrations_both_dialects_apply_keeping_every_
 
     // A week later the new table goes again.
     let (pg_next2, _) = models(Dialect::Postgres, "next2");
-    generate(&copy.sql(), "drop_pose_tags", &pg_next2, &[])
-        .assert_ok(&["table pose_tags: dropped", "drop-breaks-app is allowed"]);
+    generate(&copy.sql(), "drop_pose_tags", &pg_next2, &[]).assert_ok(&[
+        "table pose_tags: dropped",
+        "V10__drop_pose_tags_contract: contract step(s)",
+    ]);
     let binary = copy.build();
     let copy_run = |args: &[&str], url: &str| {
         let mut c = program(&binary);
@@ -215,11 +219,22 @@ fn models_changed_every_way_become_migrations_both_dialects_apply_keeping_every_
         names.push(query(url, file, &id_and(file, "full_name")));
         rows.push(counts(url, file));
     }
-    for (version, variant) in [(6, "next"), (7, "next"), (8, "next2")] {
+    // Expand (V6, V7), and the models of both versions write; then the contract steps (V8,
+    // V9, and V10 which drops the table again), and the new ones do. PostgreSQL's `up`
+    // defers contract steps to `complete`; SQLite's is taken to the same versions.
+    let stages: [(&[&str], &str, i32, &[&str]); 2] = [
+        (&["up"], "7", 7, &["", "next"]),
+        (&["complete"], "10", 10, &["next2"]),
+    ];
+    for (pg_command, lite_target, version, variants) in stages {
         let mut seen = Vec::new();
         for (i, (url, file)) in dbs.iter().enumerate() {
-            let (code, stderr) = copy_run(&["up", "--target", &version.to_string()], url);
-            assert_eq!(code, Some(0), "up to V{version} on {url}: {stderr}");
+            let args: Vec<&str> = match file {
+                Some(_) => vec!["up", "--target", lite_target],
+                None => pg_command.to_vec(),
+            };
+            let (code, stderr) = copy_run(&args, url);
+            assert_eq!(code, Some(0), "{args:?} to V{version} on {url}: {stderr}");
             let (code, stderr) = copy_run(&["verify"], url);
             assert_eq!(code, Some(0), "verify at V{version} on {url}: {stderr}");
             let renamed = id_and(file, "display_name");
@@ -237,21 +252,21 @@ fn models_changed_every_way_become_migrations_both_dialects_apply_keeping_every_
             differences.is_empty(),
             "V{version}: postgres -> sqlite: {differences:?}"
         );
-        // The changed models' ORM writes and reads (at V6 the online half is still to come).
-        if version != 6 {
-            for (i, (url, file)) in dbs.iter().enumerate() {
-                let env = [("YOGAFLOW_VARIANT", variant)];
+        // The ORM of each app version that may serve then writes and reads.
+        for (i, (url, file)) in dbs.iter().enumerate() {
+            for variant in variants {
+                let env = [("YOGAFLOW_VARIANT", *variant)];
                 backend_with("insert", url, &env);
                 backend_with("dump", url, &env);
-                names[i] = query(url, file, &id_and(file, "display_name"));
-                rows[i] = counts(url, file);
             }
+            names[i] = query(url, file, &id_and(file, "display_name"));
+            rows[i] = counts(url, file);
         }
     }
 
     // Every undo restores the schema the version before made, exactly.
     for (url, _) in &dbs {
-        for version in (6..=8).rev() {
+        for version in (6..=10).rev() {
             let (code, stderr) = copy_run(&["down", "--steps", "1"], url);
             assert_eq!(code, Some(0), "down from V{version} on {url}: {stderr}");
             let d = if url.starts_with("sqlite") {

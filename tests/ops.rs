@@ -232,7 +232,7 @@ fn status_json_and_exit_code() {
 fn status_shows_changed_and_ahead_without_failing() {
     let s = TempSqlite::new();
     cmd(&s.url(), &["up"]).assert_code(0);
-    s.sqlite("UPDATE refinery_schema_history SET checksum = '1' WHERE version = 2; INSERT INTO refinery_schema_history VALUES (99, 'future', '2030-01-01T00:00:00Z', '5')");
+    s.sqlite("UPDATE refinery_schema_history SET checksum = '1' WHERE version = 2; INSERT INTO refinery_schema_history (version, name, applied_on, checksum) VALUES (99, 'future', '2030-01-01T00:00:00Z', '5')");
     let r = cmd(&s.url(), &["status"]);
     r.assert_code(0);
     assert!(

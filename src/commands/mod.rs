@@ -3,6 +3,7 @@
 //! `migrate` (history, pending, upgrade), `schema` or `transfer`.
 
 pub mod baseline;
+pub mod complete;
 pub mod down;
 pub mod lint;
 pub mod new;

@@ -215,6 +215,24 @@ async fn generated(
     let files = crate::generate::files::files(&changes, highest + 1, name, &lite_made)
         .map_err(|e| Error::config(format!("cannot write this change for both dialects: {e}; write this migration by hand (`yogaflow-migrate new NAME`)")))?;
     report_lint(&pg_files, &files);
+    let contract: Vec<&str> = files
+        .iter()
+        .filter(|f| f.path.starts_with("postgres/") && !crate::lint::is_undo(&f.path))
+        .filter(|f| crate::script::is_contract(&f.text))
+        .map(|f| {
+            f.path
+                .trim_start_matches("postgres/")
+                .trim_end_matches(".sql")
+        })
+        .collect();
+    if !contract.is_empty() {
+        log::warn!(
+            "{}: contract step(s) (`-- phase: contract`): they would break the app version \
+             still serving, so `up` leaves them on PostgreSQL for `yogaflow-migrate complete`, \
+             run once that version is gone (docs/migrations.md, \"Changes without downtime\")",
+            contract.join(", ")
+        );
+    }
     log::info!("planned in {} ms", started.elapsed().as_millis());
     Ok(Some(files))
 }

@@ -5,7 +5,7 @@ use crate::cli::StatusArgs;
 use crate::config::Config;
 use crate::db::Database;
 use crate::error::{Error, Kind, Result};
-use crate::migrate::{self, Applied, Migration};
+use crate::migrate::{self, Applied, Contracts, Migration};
 use crate::url::DbUrl;
 use serde::Serialize;
 
@@ -21,6 +21,8 @@ pub enum MigrationState {
     Changed,
     /// Recorded, unknown to this binary (a newer image applied it).
     Ahead,
+    /// A contract step not applied yet, on PostgreSQL: `up` leaves it for `complete`.
+    Deferred,
 }
 
 impl MigrationState {
@@ -30,6 +32,7 @@ impl MigrationState {
             MigrationState::Pending => "pending",
             MigrationState::Changed => "changed",
             MigrationState::Ahead => "ahead",
+            MigrationState::Deferred => "deferred",
         }
     }
 }
@@ -45,6 +48,13 @@ pub struct MigrationStatus {
     pub state: MigrationState,
     /// When it was applied (RFC 3339), if it was.
     pub applied_on: Option<String>,
+    /// `expand` (applied by `up`) or `contract` (`-- phase: contract`; deferred by `up` on
+    /// PostgreSQL until `complete`); none for a version this binary does not know.
+    pub phase: Option<&'static str>,
+    /// The Railway deployment that applied it (`RAILWAY_DEPLOYMENT_ID`), where recorded.
+    pub deployment_id: Option<String>,
+    /// The commit it was deployed from (`RAILWAY_GIT_COMMIT_SHA`), where recorded.
+    pub git_commit_sha: Option<String>,
 }
 
 /// `status --json` output (stable: fields are only ever added).
@@ -60,16 +70,20 @@ pub struct Status {
     pub latest_version: i32,
     /// Whether the history table exists.
     pub history_table: bool,
-    /// Number of pending migrations.
+    /// Number of pending migrations (deferred ones included).
     pub pending: usize,
+    /// Number of deferred contract steps (`complete` applies them).
+    pub deferred: usize,
     /// Every known migration plus unknown applied ones.
     pub migrations: Vec<MigrationStatus>,
 }
 
-/// Builds the status from the history without judging it (pure).
+/// Builds the status from the history without judging it (pure). `defer`: pending contract
+/// steps are deferred (PostgreSQL).
 pub fn build_status(
     known: &[Migration],
     history: Option<&[Applied]>,
+    defer: bool,
 ) -> (i32, Vec<MigrationStatus>) {
     let applied = history.unwrap_or_default();
     let mut out: Vec<MigrationStatus> = known
@@ -80,11 +94,19 @@ pub fn build_status(
                 version: m.version,
                 name: m.name.clone(),
                 state: match row {
+                    None if defer && m.is_contract() => MigrationState::Deferred,
                     None => MigrationState::Pending,
                     Some(a) if !m.recorded_as(a) => MigrationState::Changed,
                     Some(_) => MigrationState::Applied,
                 },
                 applied_on: row.map(|a| a.applied_on.clone()),
+                phase: Some(if m.is_contract() {
+                    "contract"
+                } else {
+                    "expand"
+                }),
+                deployment_id: None,
+                git_commit_sha: None,
             }
         })
         .collect();
@@ -97,6 +119,9 @@ pub fn build_status(
             name: a.name.clone(),
             state: MigrationState::Ahead,
             applied_on: Some(a.applied_on.clone()),
+            phase: None,
+            deployment_id: None,
+            git_commit_sha: None,
         });
     }
     out.sort_by_key(|s| s.version);
@@ -108,11 +133,20 @@ pub async fn run(config: &Config, url: &DbUrl, args: &StatusArgs) -> Result<()> 
     let db = Database::open(url, config.for_reading()).await?;
     let known = migrate::migrations(db.dialect());
     let history = db.read_history().await?;
-    let (current, migrations) = build_status(&known, history.as_deref());
-    let pending = migrations
-        .iter()
-        .filter(|m| m.state == MigrationState::Pending)
-        .count();
+    let defer = Contracts::for_up(db.dialect()) == Contracts::Defer;
+    let (current, mut migrations) = build_status(&known, history.as_deref(), defer);
+    if history.is_some() {
+        let deployments = db.read_deployments().await?;
+        for m in &mut migrations {
+            if let Some(d) = deployments.get(&m.version) {
+                m.deployment_id = d.id.clone();
+                m.git_commit_sha = d.commit.clone();
+            }
+        }
+    }
+    let count = |s: MigrationState| migrations.iter().filter(|m| m.state == s).count();
+    let deferred = count(MigrationState::Deferred);
+    let pending = count(MigrationState::Pending) + deferred;
     let status = Status {
         database: url.to_string(),
         dialect: db.dialect().name(),
@@ -120,6 +154,7 @@ pub async fn run(config: &Config, url: &DbUrl, args: &StatusArgs) -> Result<()> 
         latest_version: known.last().map_or(0, |m| m.version),
         history_table: history.is_some(),
         pending,
+        deferred,
         migrations,
     };
     if args.json {
@@ -146,15 +181,26 @@ pub async fn run(config: &Config, url: &DbUrl, args: &StatusArgs) -> Result<()> 
                     " (applied, but this binary's file differs: up will refuse)"
                 }
                 MigrationState::Ahead => " (unknown to this binary: a newer image applied it)",
+                MigrationState::Deferred => {
+                    " (a contract step: `complete` applies it once the previous app version is gone)"
+                }
                 _ => "",
             };
+            let by = match (&m.deployment_id, &m.git_commit_sha) {
+                (None, None) => String::new(),
+                (id, sha) => format!(
+                    " by deployment {} (commit {})",
+                    id.as_deref().unwrap_or("?"),
+                    sha.as_deref().unwrap_or("?")
+                ),
+            };
             crate::outln!(
-                "  {label:<24} {:<8} {}{note}",
+                "  {label:<24} {:<8} {}{by}{note}",
                 m.state.as_str(),
                 m.applied_on.as_deref().unwrap_or("")
             )?;
         }
-        crate::outln!("{pending} pending")?;
+        crate::outln!("{pending} pending ({deferred} deferred)")?;
     }
     if args.exit_code && pending > 0 {
         return Err(Error::new(
@@ -181,7 +227,7 @@ mod tests {
             applied_on: String::new(),
             checksum: 0,
         });
-        let (current, list) = build_status(&known, Some(&history));
+        let (current, list) = build_status(&known, Some(&history), true);
         assert_eq!(current, 99);
         let states: Vec<_> = list.iter().map(|m| m.state.as_str()).collect();
         assert_eq!(

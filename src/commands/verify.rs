@@ -12,8 +12,9 @@ use crate::url::DbUrl;
 /// Runs `verify`.
 pub async fn run(config: &Config, url: &DbUrl, args: &VerifyArgs) -> Result<()> {
     let db = Database::open(url, config.for_reading()).await?;
-    let version = migrate::current_version(&db).await?;
-    let expected = db.expected_schema(version).await?;
+    let state = migrate::current_state(&db, None).await?;
+    let version = state.current.min(migrate::highest(&state.applied));
+    let expected = migrate::expected_schema(&db, &state.applied).await?;
     let live = db.live_schema().await?;
     // Tables the migrations do not make (alembic_version, the app's own), and the app's own
     // columns it need not name and indexes, are not ours to judge: named, never a difference.

@@ -272,6 +272,25 @@ impl Database {
         each!(self, d => d.id_high_water(tables).await)
     }
 
+    /// Which deployment applied each recorded version (`RAILWAY_DEPLOYMENT_ID`,
+    /// `RAILWAY_GIT_COMMIT_SHA`), where the history says; a history table made before those
+    /// columns existed says nothing.
+    pub async fn read_deployments(
+        &self,
+    ) -> Result<std::collections::BTreeMap<i32, crate::migrations::Deployment>> {
+        each!(self, d => d.read_deployments().await)
+    }
+
+    /// The other client sessions of this database that connected before `since` (RFC 3339),
+    /// each described (application, address, since when): on PostgreSQL, what tells that an
+    /// app started before then is still running. SQLite keeps no such list: none.
+    pub async fn sessions_before(&self, since: &str) -> Result<Vec<String>> {
+        match self {
+            Database::Postgres(d) => d.sessions_before(since).await,
+            Database::Sqlite(_) => Ok(Vec::new()),
+        }
+    }
+
     /// `count(*)` of each of `tables`.
     pub async fn row_counts(&self, tables: &[String]) -> Result<Vec<(String, i64)>> {
         each!(self, d => d.row_counts(tables).await)

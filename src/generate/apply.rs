@@ -2,7 +2,7 @@
 //! its changes applied ([`apply`]), phase by phase ([`states`]). The writers read whole tables
 //! from here (a SQLite rebuild writes the table as the next version has it).
 
-use super::{Change, Phase};
+use super::{Change, Half, Phase, Slot, SLOTS};
 use crate::schema::{Column, ConstraintKey, Schema, Table};
 
 /// `change` made to the model `s` (the schema a migration leaves is its predecessor's with
@@ -16,8 +16,8 @@ pub fn apply(s: &mut Schema, change: &Change) {
         s.tables.remove(table);
         return;
     }
-    if let Change::RenameColumn { table, from, to } = change {
-        rename_column(s, table, from, to);
+    if let Change::RenamePair { .. } = change {
+        pair(s, change);
         return;
     }
     let Some(t) = s.tables.get_mut(change.table()) else {
@@ -62,7 +62,10 @@ pub fn apply(s: &mut Schema, change: &Change) {
         Change::DropIndex { name, .. } => {
             t.indexes.remove(name);
         }
-        Change::CreateTable { .. } | Change::DropTable { .. } | Change::RenameColumn { .. } => {}
+        Change::CreateTable { .. }
+        | Change::DropTable { .. }
+        | Change::RenamePair { .. }
+        | Change::FillNulls { .. } => {}
     }
 }
 
@@ -77,30 +80,32 @@ fn drop_column(t: &mut Table, column: &str) {
     t.checks.retain(|e| replace_word(e, column, "\u{0}") == *e);
 }
 
-/// The migrations a plan makes: the main one (in a transaction) if any change goes there,
-/// the online one if any goes there or is validated there.
-pub fn phases(changes: &[Change]) -> Vec<Phase> {
-    let main = changes.iter().any(|c| c.phase() == Phase::Main);
-    let online = changes
-        .iter()
-        .any(|c| c.phase() == Phase::Online || c.validates_later());
-    [(Phase::Main, main), (Phase::Online, online)]
+/// The migrations a plan makes, in order: a slot has one if a change goes there, or (an
+/// online slot) if a change of its stage's transaction has work to follow up there.
+pub fn slots(changes: &[Change]) -> Vec<Slot> {
+    SLOTS
         .into_iter()
-        .filter_map(|(p, has)| has.then_some(p))
+        .filter(|slot| {
+            changes.iter().any(|c| {
+                c.slot() == *slot
+                    || (slot.1 == Phase::Online
+                        && c.follows_up()
+                        && c.slot() == (slot.0, Phase::Main))
+            })
+        })
         .collect()
 }
 
-/// The schema after each phase of `changes`, starting from `from`: [after main, after online].
-pub fn states(from: &Schema, changes: &[Change]) -> [Schema; 2] {
-    let mut main = from.clone();
-    for c in changes.iter().filter(|c| c.phase() == Phase::Main) {
-        apply(&mut main, c);
-    }
-    let mut online = main.clone();
-    for c in changes.iter().filter(|c| c.phase() == Phase::Online) {
-        apply(&mut online, c);
-    }
-    [main, online]
+/// The schema after each slot of `changes` (all four, in [`SLOTS`] order), starting from
+/// `from`.
+pub fn states(from: &Schema, changes: &[Change]) -> [Schema; 4] {
+    let mut at = from.clone();
+    SLOTS.map(|slot| {
+        for c in changes.iter().filter(|c| c.slot() == slot) {
+            apply(&mut at, c);
+        }
+        at.clone()
+    })
 }
 
 fn set(t: &mut Table, column: &str, f: impl FnOnce(&mut Column)) {
@@ -109,50 +114,59 @@ fn set(t: &mut Table, column: &str, f: impl FnOnce(&mut Column)) {
     }
 }
 
-/// Renames a column everywhere it is named: its table's keys, indexes and checks, and the
-/// foreign keys of other tables that refer to it (as both dialects do).
-fn rename_column(s: &mut Schema, table: &str, from: &str, to: &str) {
-    let swap = |c: &mut String| {
-        if c == from {
-            *c = to.to_string();
-        }
+/// The names of the two triggers that keep `from` and `to` equal (on insert, on update), the
+/// same in both dialects.
+pub fn sync_triggers(from: &str, to: &str) -> [String; 2] {
+    let base = format!("yogaflow_sync_{from}_{to}");
+    ["insert", "update"].map(|on| crate::schema::truncate_name(&format!("{base}_{on}")))
+}
+
+/// A rename pair's half made to the model.
+fn pair(s: &mut Schema, change: &Change) {
+    let Change::RenamePair {
+        table,
+        from,
+        to,
+        old,
+        new,
+        half,
+    } = change
+    else {
+        return;
     };
-    for (name, t) in s.tables.iter_mut() {
-        let keys = std::mem::take(&mut t.foreign_keys);
-        t.foreign_keys = keys
-            .into_iter()
-            .map(|mut k| {
-                if k.ref_table == table {
-                    k.ref_columns.iter_mut().for_each(swap);
-                }
-                if name == table {
-                    k.columns.iter_mut().for_each(swap);
-                }
-                k
-            })
-            .collect();
-        if name != table {
-            continue;
+    let Some(t) = s.tables.get_mut(table) else {
+        return;
+    };
+    let triggers = sync_triggers(from, to);
+    let (add, column, drop) = match half {
+        Half::Expand => (
+            true,
+            Some((
+                to,
+                Column {
+                    nullable: true,
+                    ..new.clone()
+                },
+            )),
+            None,
+        ),
+        Half::UndoContract => (true, Some((from, old.clone())), None),
+        Half::Contract => (false, None, Some(from)),
+        Half::UndoExpand => (false, None, Some(to)),
+    };
+    if add {
+        t.triggers.extend(triggers);
+    } else {
+        for n in &triggers {
+            t.triggers.remove(n);
         }
-        if let Some(c) = t.columns.remove(from) {
-            t.columns.insert(to.to_string(), c);
-        }
-        t.spelling.order.iter_mut().for_each(swap);
-        t.primary_key.iter_mut().for_each(swap);
-        t.uniques = std::mem::take(&mut t.uniques)
-            .into_iter()
-            .map(|mut u| {
-                u.iter_mut().for_each(swap);
-                u
-            })
-            .collect();
-        for i in t.indexes.values_mut() {
-            i.columns.iter_mut().for_each(swap);
-        }
-        t.checks = std::mem::take(&mut t.checks)
-            .into_iter()
-            .map(|e| replace_word(&e, from, to))
-            .collect();
+    }
+    if let Some((name, def)) = column {
+        t.columns.insert(name.clone(), def);
+        t.spelling.order.push(name.clone());
+    }
+    if let Some(name) = drop {
+        drop_column(t, name);
     }
 }
 

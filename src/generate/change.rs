@@ -1,8 +1,44 @@
-//! One change of a schema, as a value: what it touches, which migration of the pair it goes
-//! in ([`Phase`]), where it goes within it, what undoes it ([`Change::inverse`]) and how it
-//! reads in the command's report.
+//! One change of a schema, as a value: what it touches, which migration it goes in (its
+//! [`Stage`]: expand or contract; its [`Phase`]: in a transaction or online), where it goes
+//! within it, what undoes it ([`Change::inverse`]) and how it reads in the command's report.
 
+use crate::schema::logical::rewrites;
 use crate::schema::{Column, ForeignKey, Index, Table};
+
+/// Whether a change keeps the previous app version working (`Expand`: `up` applies it at
+/// the deploy) or would break it (`Contract`: `-- phase: contract`, applied by `complete` once
+/// that version is gone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    /// Adds or loosens: the version still serving works on.
+    Expand,
+    /// Removes or tightens: only the new version works with it.
+    Contract,
+}
+
+/// Which half of a rename pair, or of its undo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Half {
+    /// The new column, kept equal to the old one by triggers both ways, and backfilled.
+    Expand,
+    /// The triggers and the old column dropped.
+    Contract,
+    /// The expand half undone: the triggers and the new column dropped.
+    UndoExpand,
+    /// The contract half undone: the old column and the triggers back, filled from the new.
+    UndoContract,
+}
+
+/// Where a migration of a plan goes: its stage and phase, in the order they are applied.
+pub type Slot = (Stage, Phase);
+
+/// Every slot, in the order of the versions a plan writes.
+pub const SLOTS: [Slot; 4] = [
+    (Stage::Expand, Phase::Main),
+    (Stage::Expand, Phase::Online),
+    (Stage::Contract, Phase::Main),
+    (Stage::Contract, Phase::Online),
+];
 
 /// Which migration of the pair a change goes in: `Main` runs in one transaction; `Online`
 /// is a `-- no-transaction` step after it (validations, NOT NULL, indexes built
@@ -35,11 +71,21 @@ pub enum Change {
         column: String,
         def: Column,
     },
-    /// A column renamed with `--rename`.
-    RenameColumn {
+    /// A column renamed with `--rename`, as a pair: the new column added and kept in sync in
+    /// an expand step, the old one dropped in a contract step.
+    RenamePair {
         table: String,
+        /// The old name.
         from: String,
+        /// The new name.
         to: String,
+        /// The old column.
+        old: Column,
+        /// The new column as the models have it (added nullable; NOT NULL, if it is, comes
+        /// in the contract step).
+        new: Column,
+        /// Which half.
+        half: Half,
     },
     /// Another type.
     AlterType {
@@ -60,6 +106,17 @@ pub enum Change {
         table: String,
         column: String,
         nullable: bool,
+    },
+    /// The NULLs of a column about to become NOT NULL given its default, in the contract
+    /// step (the previous app version may have written NULL there until then). Undone by
+    /// nothing: the values stay (`undo`).
+    FillNulls {
+        table: String,
+        column: String,
+        /// The logical default.
+        value: String,
+        /// The undo's no-op.
+        undo: bool,
     },
     /// A CHECK added.
     AddCheck {
@@ -119,10 +176,11 @@ impl Change {
             | Change::DropTable { table, .. }
             | Change::AddColumn { table, .. }
             | Change::DropColumn { table, .. }
-            | Change::RenameColumn { table, .. }
+            | Change::RenamePair { table, .. }
             | Change::AlterType { table, .. }
             | Change::SetDefault { table, .. }
             | Change::SetNullable { table, .. }
+            | Change::FillNulls { table, .. }
             | Change::AddCheck { table, .. }
             | Change::DropCheck { table, .. }
             | Change::AddUnique { table, .. }
@@ -134,7 +192,7 @@ impl Change {
         }
     }
 
-    /// The migration of the pair it goes in.
+    /// Whether it runs in a transaction or online.
     pub fn phase(&self) -> Phase {
         match self {
             Change::SetNullable {
@@ -142,20 +200,56 @@ impl Change {
             }
             | Change::AddUnique { .. }
             | Change::AddIndex { .. }
-            | Change::DropIndex { .. } => Phase::Online,
+            | Change::DropIndex { .. }
+            | Change::FillNulls { .. } => Phase::Online,
             _ => Phase::Main,
         }
+    }
+
+    /// Whether the previous app version survives it: what removes, renames or tightens is a
+    /// contract step (a longer string is not).
+    pub fn stage(&self) -> Stage {
+        let contract = match self {
+            Change::DropTable { .. }
+            | Change::DropColumn { .. }
+            | Change::SetNullable {
+                nullable: false, ..
+            }
+            | Change::AddCheck { .. }
+            | Change::AddForeignKey { .. }
+            | Change::AddUnique { .. }
+            | Change::FillNulls { .. } => true,
+            Change::AlterType { from, to, .. } => rewrites(from, to),
+            Change::AddIndex { index, .. } => index.unique,
+            Change::RenamePair { half, .. } => matches!(half, Half::Contract | Half::UndoContract),
+            _ => false,
+        };
+        if contract {
+            Stage::Contract
+        } else {
+            Stage::Expand
+        }
+    }
+
+    /// The migration it goes in.
+    pub fn slot(&self) -> Slot {
+        (self.stage(), self.phase())
     }
 
     /// Where it goes within its migration: renames first (later changes name the new
     /// column), additions before what the app stops using, drops last.
     pub(super) fn rank(&self) -> u8 {
         match self {
-            Change::RenameColumn { .. } => 0,
+            Change::RenamePair { half, .. } => match half {
+                // The old column's triggers go before it does; the new column's come after
+                // a rebuild of its table.
+                Half::Contract | Half::UndoExpand => 0,
+                Half::Expand | Half::UndoContract => 16,
+            },
             Change::CreateTable { .. } => 1,
             Change::AddColumn { .. } => 2,
             Change::AlterType { .. } => 3,
-            Change::SetDefault { .. } => 4,
+            Change::SetDefault { .. } | Change::FillNulls { .. } => 4,
             Change::SetNullable { .. } => 5,
             Change::DropForeignKey { .. } => 6,
             Change::DropCheck { .. } => 7,
@@ -178,10 +272,25 @@ impl Change {
             Change::DropTable { table, def } => Change::CreateTable { table, def },
             Change::AddColumn { table, column, def } => Change::DropColumn { table, column, def },
             Change::DropColumn { table, column, def } => Change::AddColumn { table, column, def },
-            Change::RenameColumn { table, from, to } => Change::RenameColumn {
+            Change::RenamePair {
                 table,
-                from: to,
-                to: from,
+                from,
+                to,
+                old,
+                new,
+                half,
+            } => Change::RenamePair {
+                table,
+                from,
+                to,
+                old,
+                new,
+                half: match half {
+                    Half::Expand => Half::UndoExpand,
+                    Half::UndoExpand => Half::Expand,
+                    Half::Contract => Half::UndoContract,
+                    Half::UndoContract => Half::Contract,
+                },
             },
             Change::AlterType {
                 table,
@@ -214,6 +323,17 @@ impl Change {
                 column,
                 nullable: !nullable,
             },
+            Change::FillNulls {
+                table,
+                column,
+                value,
+                undo,
+            } => Change::FillNulls {
+                table,
+                column,
+                value,
+                undo: !undo,
+            },
             Change::AddCheck { table, expr, name } => Change::DropCheck { table, expr, name },
             Change::DropCheck { table, expr, name } => Change::AddCheck { table, expr, name },
             Change::AddUnique {
@@ -245,9 +365,18 @@ impl Change {
         }
     }
 
-    /// Whether PostgreSQL validates it after its migration, in the online one.
-    pub fn validates_later(&self) -> bool {
-        matches!(self, Change::AddCheck { .. } | Change::AddForeignKey { .. })
+    /// Whether its migration in a transaction is followed by work in the online one of its
+    /// stage: PostgreSQL's VALIDATE of a constraint added NOT VALID, a rename pair's backfill.
+    pub fn follows_up(&self) -> bool {
+        matches!(
+            self,
+            Change::AddCheck { .. }
+                | Change::AddForeignKey { .. }
+                | Change::RenamePair {
+                    half: Half::Expand,
+                    ..
+                }
+        )
     }
 
     /// What it does, in a line (for the command's report).
@@ -261,9 +390,23 @@ impl Change {
             Change::DropColumn { table, column, .. } => {
                 format!("column {table}.{column}: dropped (its values are lost)")
             }
-            Change::RenameColumn { table, from, to } => {
-                format!("column {table}.{from}: renamed {to}")
-            }
+            Change::RenamePair {
+                table,
+                from,
+                to,
+                half,
+                ..
+            } => match half {
+                Half::Expand => format!(
+                    "column {table}.{from}: renamed {to} (expand: {to} added, kept in sync, \
+                     backfilled)"
+                ),
+                Half::Contract => {
+                    format!("column {table}.{from}: renamed {to} (contract: {from} dropped)")
+                }
+                Half::UndoExpand => format!("column {table}.{to}: dropped again"),
+                Half::UndoContract => format!("column {table}.{from}: back, from {to}"),
+            },
             Change::AlterType {
                 table,
                 column,
@@ -294,6 +437,12 @@ impl Change {
                     "NOT NULL"
                 }
             ),
+            Change::FillNulls {
+                table,
+                column,
+                value,
+                ..
+            } => format!("column {table}.{column}: NULLs become {value}"),
             Change::AddCheck { table, expr, .. } => format!("check on {table} ({expr}): new"),
             Change::DropCheck { table, expr, .. } => format!("check on {table} ({expr}): dropped"),
             Change::AddUnique { table, columns, .. } => {

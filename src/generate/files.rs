@@ -4,7 +4,7 @@
 //! `-- no-transaction`.
 
 use super::postgres::Scripts;
-use super::{postgres, sqlite, states, Change, Phase};
+use super::{postgres, slots, sqlite, states, Change, Phase, Slot, Stage};
 use crate::migrations::Dialect;
 use crate::schema::Schema;
 
@@ -26,30 +26,32 @@ pub fn files(
     name: &str,
     lite_from: &Schema,
 ) -> Result<Vec<File>, String> {
-    let phases = super::phases(changes);
     let lite_states = states(lite_from, changes);
     let mut out = Vec::new();
-    for (i, phase) in phases.iter().enumerate() {
+    for (i, slot) in slots(changes).into_iter().enumerate() {
         let version = first + i as u32;
-        let stem = match (phase, phases.len()) {
-            (Phase::Online, 2) => format!("V{version}__{name}_online"),
-            _ => format!("V{version}__{name}"),
+        let suffix = match slot {
+            (Stage::Expand, Phase::Main) => "",
+            (Stage::Expand, Phase::Online) => "_online",
+            (Stage::Contract, Phase::Main) => "_contract",
+            (Stage::Contract, Phase::Online) => "_contract_online",
         };
-        let pg = postgres::render(changes, *phase)?;
-        let lite = sqlite::render(changes, *phase, lite_from, &lite_states)?;
+        let stem = format!("V{version}__{name}{suffix}");
+        let pg = postgres::render(changes, slot)?;
+        let lite = sqlite::render(changes, slot, lite_from, &lite_states)?;
         for (dialect, scripts) in [(Dialect::Postgres, pg), (Dialect::Sqlite, lite)] {
-            out.extend(pair(dialect, *phase, &stem, version - 1, &scripts));
+            out.extend(pair(dialect, slot, &stem, version - 1, &scripts));
         }
     }
     Ok(out)
 }
 
-fn pair(d: Dialect, phase: Phase, stem: &str, previous: u32, s: &Scripts) -> [File; 2] {
+fn pair(d: Dialect, slot: Slot, stem: &str, previous: u32, s: &Scripts) -> [File; 2] {
     let file = |undo: bool, statements: &[String]| {
         let suffix = if undo { ".down.sql" } else { ".sql" };
         File {
             path: format!("{}/{stem}{suffix}", d.name()),
-            text: text(d, phase, stem, previous, undo, statements),
+            text: text(d, slot, stem, previous, undo, statements),
         }
     };
     [file(false, &s.up), file(true, &s.down)]
@@ -57,16 +59,24 @@ fn pair(d: Dialect, phase: Phase, stem: &str, previous: u32, s: &Scripts) -> [Fi
 
 fn text(
     d: Dialect,
-    phase: Phase,
+    slot: Slot,
     stem: &str,
     previous: u32,
     undo: bool,
     statements: &[String],
 ) -> String {
     let mut out = String::new();
-    let online = phase == Phase::Online;
+    let online = slot.1 == Phase::Online;
     if online && d == Dialect::Postgres {
         out.push_str("-- no-transaction\n");
+    }
+    if slot.0 == Stage::Contract && !undo {
+        out.push_str(&format!(
+            "{}\n-- A contract step: it would break the app version still serving during the deploy.\n\
+             -- `up` leaves it for `yogaflow-migrate complete` on PostgreSQL (SQLite, one app\n\
+             -- version, applies it at once).\n",
+            crate::script::CONTRACT
+        ));
     }
     let what = if undo {
         format!("Undo of {stem}")

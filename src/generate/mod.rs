@@ -11,8 +11,8 @@ mod plan;
 pub mod postgres;
 pub mod sqlite;
 
-pub use apply::{apply, phases, replace_word, states};
-pub use change::{Change, Phase};
+pub use apply::{apply, replace_word, slots, states};
+pub use change::{Change, Half, Phase, Slot, Stage, SLOTS};
 pub use plan::{plan, Rename, IGNORED_TABLES};
 
 #[cfg(test)]

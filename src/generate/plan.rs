@@ -2,8 +2,7 @@
 //! turned into [`Change`]s in an order the running app survives. Renames are declared
 //! ([`Rename`]), never guessed.
 
-use super::apply::apply;
-use super::Change;
+use super::{Change, Half};
 use crate::error::{Error, Result};
 use crate::schema::logical::IDENTITY;
 use crate::schema::{diff, ConstraintKey, Difference, ForeignKey, Schema, Side, Table};
@@ -50,21 +49,69 @@ pub fn plan(from: &Schema, to: &Schema, renames: &[Rename]) -> Result<Vec<Change
     let mut renamed = from.clone();
     for r in renames {
         check_rename(&from, &to, r)?;
-        let c = Change::RenameColumn {
-            table: r.table.clone(),
-            from: r.from.clone(),
-            to: r.to.clone(),
-        };
-        apply(&mut renamed, &c);
-        changes.push(c);
+        changes.extend(rename_pair(&mut renamed, &to, r));
     }
     let differences = diff(&renamed, &to, false);
     refuse_guesses(&differences)?;
     for d in differences {
         changes.extend(change_for(&renamed, &to, d)?);
     }
+    changes.extend(fill_nulls(&changes, &to));
     order(&mut changes, &renamed, &to);
     Ok(changes)
+}
+
+/// A declared rename as an expand/contract pair (and NOT NULL on the new column in the
+/// contract step, if the models have it); `renamed` becomes the migrations' schema with the
+/// new column in the old one's place, as the models define it.
+fn rename_pair(renamed: &mut Schema, to: &Schema, r: &Rename) -> Vec<Change> {
+    let t = renamed.tables.get_mut(&r.table).expect("checked");
+    let old = t.columns.remove(&r.from).expect("checked");
+    let new = to.tables[&r.table].columns[&r.to].clone();
+    t.columns.insert(r.to.clone(), new.clone());
+    for c in t.spelling.order.iter_mut().filter(|c| **c == r.from) {
+        c.clone_from(&r.to);
+    }
+    let half = |half| Change::RenamePair {
+        table: r.table.clone(),
+        from: r.from.clone(),
+        to: r.to.clone(),
+        old: old.clone(),
+        new: new.clone(),
+        half,
+    };
+    let mut out = vec![half(Half::Expand), half(Half::Contract)];
+    if !new.nullable {
+        out.push(Change::SetNullable {
+            table: r.table.clone(),
+            column: r.to.clone(),
+            nullable: false,
+        });
+    }
+    out
+}
+
+/// For each column made NOT NULL that has a default, its NULLs filled with it first.
+fn fill_nulls(changes: &[Change], to: &Schema) -> Vec<Change> {
+    changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::SetNullable {
+                table,
+                column,
+                nullable: false,
+            } => {
+                let value = to.tables[table].columns[column].default.clone()?;
+                Some(Change::FillNulls {
+                    table: table.clone(),
+                    column: column.clone(),
+                    value,
+                    undo: false,
+                })
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 fn without_ignored(s: &Schema) -> Schema {
@@ -95,7 +142,14 @@ fn check_rename(from: &Schema, to: &Schema, r: &Rename) -> Result<()> {
             r.table, r.from, r.table, r.to
         ))
     } else {
-        None
+        named_by(from, &r.table, &r.from).map(|what| {
+            format!(
+                "{}.{} is named by {what}: a rename pair of a column a key, index, check or \
+                 trigger names is not written by this tool; write it by hand \
+                 (`yogaflow-migrate new NAME`)",
+                r.table, r.from
+            )
+        })
     };
     match problem {
         Some(p) => Err(Error::config(format!(
@@ -104,6 +158,45 @@ fn check_rename(from: &Schema, to: &Schema, r: &Rename) -> Result<()> {
         ))),
         None => Ok(()),
     }
+}
+
+/// What names `column` of `table` besides the column itself (a key, an index, a check, a
+/// foreign key, here or in another table), if anything does.
+fn named_by(s: &Schema, table: &str, column: &str) -> Option<String> {
+    let t = &s.tables[table];
+    let has = |cols: &[String]| cols.iter().any(|c| c == column);
+    if has(&t.primary_key) {
+        return Some("the primary key".into());
+    }
+    if let Some(u) = t.uniques.iter().find(|u| has(u)) {
+        return Some(format!("a unique constraint ({})", u.join(", ")));
+    }
+    if let Some((name, _)) = t.indexes.iter().find(|(_, i)| has(&i.columns)) {
+        return Some(format!("index {name}"));
+    }
+    if let Some(k) = t.foreign_keys.iter().find(|k| has(&k.columns)) {
+        return Some(format!("foreign key {table}{k}"));
+    }
+    if let Some(e) = t
+        .checks
+        .iter()
+        .find(|e| super::replace_word(e, column, "\u{0}") != **e)
+    {
+        return Some(format!("check ({e})"));
+    }
+    if !t.triggers.is_empty() {
+        return Some(format!(
+            "trigger {}",
+            t.triggers.iter().next().expect("not empty")
+        ));
+    }
+    s.tables.iter().find_map(|(name, other)| {
+        other
+            .foreign_keys
+            .iter()
+            .find(|k| k.ref_table == table && has(&k.ref_columns))
+            .map(|k| format!("foreign key {name}{k}"))
+    })
 }
 
 /// A table where a column disappears and another appears is a rename or two changes: which,
@@ -185,6 +278,10 @@ fn change_for(want: &Schema, have: &Schema, d: Difference) -> Result<Vec<Change>
         | Difference::Default { .. }
         | Difference::PrimaryKey { .. } => Ok(vec![definition(d)?]),
         Difference::Index { .. } | Difference::IndexChanged { .. } => Ok(index(want, have, d)),
+        Difference::Trigger { table, name, .. } => Err(Error::config(format!(
+            "trigger {name} on {table}: triggers are not written by this tool; write this \
+             migration by hand (`yogaflow-migrate new NAME`)"
+        ))),
         _ => Ok(constraint(want, have, d)),
     }
 }
@@ -429,6 +526,6 @@ fn order(changes: &mut [Change], from: &Schema, to: &Schema) {
             Change::DropTable { table, .. } => -(depth(from, table) as i64),
             _ => 0,
         };
-        (c.phase(), c.rank(), within)
+        (c.stage(), c.phase(), c.rank(), within)
     });
 }

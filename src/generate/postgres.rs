@@ -6,7 +6,7 @@
 //! rewriting type change), the statement carries a `-- lint: allow RULE REASON` marker with the
 //! reason. Undo scripts are written from each change's inverse.
 
-use super::{Change, Phase};
+use super::{Change, Half, Phase, Slot};
 use crate::migrations::Dialect;
 use crate::schema::logical::{rewrites, spell_default, spell_type, IDENTITY};
 use crate::schema::{truncate_name, Column, ForeignKey, Index, Table};
@@ -22,17 +22,20 @@ pub struct Scripts {
 
 /// The scripts of `phase` for `changes` (a whole plan, in order). Err names what PostgreSQL
 /// has no spelling for.
-pub fn render(changes: &[Change], phase: Phase) -> Result<Scripts, String> {
+pub fn render(changes: &[Change], slot: Slot) -> Result<Scripts, String> {
+    let (stage, phase) = slot;
     let mut out = Scripts::default();
     for c in changes {
-        match phase {
-            Phase::Main if c.phase() == Phase::Main => out.up.extend(transactional(c, true)?),
-            Phase::Online if c.phase() == Phase::Online => out.up.extend(online(c)?),
-            Phase::Online => out.up.extend(validate(c)),
-            Phase::Main => {}
+        if c.slot() == slot {
+            out.up.extend(match phase {
+                Phase::Main => transactional(c, true)?,
+                Phase::Online => online(c)?,
+            });
+        } else if phase == Phase::Online && c.slot() == (stage, Phase::Main) {
+            out.up.extend(follow_up(c));
         }
     }
-    for c in changes.iter().rev().filter(|c| c.phase() == phase) {
+    for c in changes.iter().rev().filter(|c| c.slot() == slot) {
         let undo = c.inverse();
         out.down.extend(match phase {
             Phase::Main => transactional(&undo, false)?,
@@ -196,14 +199,7 @@ fn alter(table: &str, action: String) -> String {
 fn transactional(c: &Change, defer: bool) -> Result<Vec<String>, String> {
     Ok(match c {
         Change::CreateTable { table, def } => create_table(table, def)?,
-        Change::DropTable { table, .. } => vec![format!(
-            "{}DROP TABLE {};",
-            marker(
-                "drop-breaks-app",
-                "the models no longer have this table; the version still serving must not use it"
-            ),
-            ident(table)
-        )],
+        Change::DropTable { table, .. } => vec![format!("DROP TABLE {};", ident(table))],
         Change::AddColumn { table, column, def } => {
             let d = column_def(def).map_err(|e| format!("column {table}.{column}: {e}"))?;
             let m = if def.default.as_deref() == Some(IDENTITY) {
@@ -219,27 +215,10 @@ fn transactional(c: &Change, defer: bool) -> Result<Vec<String>, String> {
                 alter(table, format!("ADD COLUMN {} {d}", ident(column)))
             )]
         }
-        Change::DropColumn { table, column, .. } => vec![format!(
-            "{}{}",
-            if defer {
-                marker("drop-breaks-app", "the models no longer have this column; the version still serving must not read it")
-            } else {
-                String::new()
-            },
-            alter(table, format!("DROP COLUMN {}", ident(column)))
-        )],
-        Change::RenameColumn { table, from, to } => vec![format!(
-            "{}{}",
-            if defer {
-                marker("rename-breaks-app", "declared with --rename: the version still serving reads the old name until it is replaced")
-            } else {
-                String::new()
-            },
-            alter(
-                table,
-                format!("RENAME COLUMN {} TO {}", ident(from), ident(to))
-            )
-        )],
+        Change::DropColumn { table, column, .. } => {
+            vec![alter(table, format!("DROP COLUMN {}", ident(column)))]
+        }
+        Change::RenamePair { .. } => rename_pair(c)?,
         Change::AlterType { .. } | Change::SetDefault { .. } | Change::SetNullable { .. } => {
             column_in_transaction(c)?
         }
@@ -372,20 +351,141 @@ fn validation(defer: bool, rule: &str, reason: &str) -> (String, &'static str) {
     }
 }
 
-/// The VALIDATE of a constraint the main migration added NOT VALID.
-fn validate(c: &Change) -> Vec<String> {
+/// What the online migration does after its stage's transaction: the VALIDATE of a
+/// constraint added NOT VALID, a rename pair's backfill in batches.
+fn follow_up(c: &Change) -> Vec<String> {
     match c {
         Change::AddCheck { table, name, .. } | Change::AddForeignKey { table, name, .. } => {
             vec![alter(table, format!("VALIDATE CONSTRAINT {}", ident(name)))]
         }
+        Change::RenamePair {
+            table,
+            from,
+            to,
+            half: Half::Expand,
+            ..
+        } => vec![format!("{BACKFILL_MARKER}\n{}", backfill(table, from, to))],
         _ => Vec::new(),
     }
+}
+
+/// The comment that makes `up` run the UPDATE under it in batches, each its own transaction
+/// (see `script::backfill`); any other tool runs it whole, with the same result.
+const BACKFILL_MARKER: &str = crate::script::BACKFILL;
+
+/// The UPDATE that fills whichever of a rename pair's columns is NULL from the other: a row
+/// written before the triggers (or, undoing the contract, the old column back from the new).
+/// Rows it has filled no longer match, so it can stop and start again anywhere.
+pub(super) fn backfill(table: &str, from: &str, to: &str) -> String {
+    let (f, t) = (ident(from), ident(to));
+    format!(
+        "UPDATE {} SET {t} = coalesce({t}, {f}), {f} = coalesce({f}, {t}) \
+         WHERE ({f} IS NULL) <> ({t} IS NULL);",
+        ident(table)
+    )
+}
+
+/// The UPDATE giving a column's NULLs its default (spelled for PostgreSQL), before NOT NULL.
+fn fill_nulls(table: &str, column: &str, value: &str) -> Result<String, String> {
+    let v = spell_default(Dialect::Postgres, "", value)
+        .map_err(|e| format!("column {table}.{column}: {e}"))?;
+    let c = ident(column);
+    Ok(format!(
+        "UPDATE {} SET {c} = {v} WHERE {c} IS NULL;",
+        ident(table)
+    ))
+}
+
+/// A rename pair's half, in a transaction: the new column and the triggers that keep the two
+/// equal both ways (an insert or update through either column reaches the other), or their
+/// removal with the column that goes.
+fn rename_pair(c: &Change) -> Result<Vec<String>, String> {
+    let Change::RenamePair {
+        table,
+        from,
+        to,
+        old,
+        new,
+        half,
+    } = c
+    else {
+        return Ok(Vec::new());
+    };
+    let [on_insert, on_update] = super::apply::sync_triggers(from, to);
+    let function = ident(&truncate_name(&format!(
+        "yogaflow_sync_{table}_{from}_{to}"
+    )));
+    let tab = ident(table);
+    let unsync = vec![
+        format!("DROP TRIGGER IF EXISTS {} ON {tab};", ident(&on_insert)),
+        format!("DROP TRIGGER IF EXISTS {} ON {tab};", ident(&on_update)),
+        format!("DROP FUNCTION IF EXISTS {function}();"),
+    ];
+    let (f, t) = (ident(from), ident(to));
+    let sync = vec![
+        format!(
+            "CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$\n\
+             BEGIN\n    \
+                 IF TG_OP = 'INSERT' THEN\n        \
+                     NEW.{t} := coalesce(NEW.{t}, NEW.{f});\n        \
+                     NEW.{f} := coalesce(NEW.{f}, NEW.{t});\n    \
+                 ELSIF NEW.{t} IS DISTINCT FROM OLD.{t} THEN\n        \
+                     NEW.{f} := NEW.{t};\n    \
+                 ELSIF NEW.{f} IS DISTINCT FROM OLD.{f} THEN\n        \
+                     NEW.{t} := NEW.{f};\n    \
+                 END IF;\n    \
+                 RETURN NEW;\n\
+             END $$;"
+        ),
+        format!(
+            "CREATE TRIGGER {} BEFORE INSERT ON {tab} FOR EACH ROW EXECUTE FUNCTION {function}();",
+            ident(&on_insert)
+        ),
+        format!(
+            "CREATE TRIGGER {} BEFORE UPDATE ON {tab} FOR EACH ROW EXECUTE FUNCTION {function}();",
+            ident(&on_update)
+        ),
+    ];
+    let add = |name: &str, def: &Column| -> Result<String, String> {
+        let d = column_def(&Column {
+            nullable: true,
+            ..def.clone()
+        })
+        .map_err(|e| format!("column {table}.{name}: {e}"))?;
+        Ok(alter(table, format!("ADD COLUMN {} {d}", ident(name))))
+    };
+    Ok(match half {
+        Half::Expand => [vec![add(to, new)?], sync].concat(),
+        Half::UndoExpand => [unsync, vec![alter(table, format!("DROP COLUMN {t}"))]].concat(),
+        Half::Contract => [unsync, vec![alter(table, format!("DROP COLUMN {f}"))]].concat(),
+        Half::UndoContract => {
+            let mut out = [vec![add(from, old)?], sync, vec![backfill(table, from, to)]].concat();
+            if !old.nullable {
+                out.push(format!(
+                    "{}{}",
+                    marker("set-not-null-scans", UNDO),
+                    alter(table, format!("ALTER COLUMN {f} SET NOT NULL"))
+                ));
+            }
+            out
+        }
+    })
 }
 
 /// A change's statements in the online migration (`-- no-transaction`): each commits on its
 /// own, and each can run again after an interruption.
 fn online(c: &Change) -> Result<Vec<String>, String> {
     Ok(match c {
+        Change::FillNulls {
+            table,
+            column,
+            value,
+            undo: false,
+        } => vec![format!(
+            "{BACKFILL_MARKER}\n{}",
+            fill_nulls(table, column, value)?
+        )],
+        Change::FillNulls { undo: true, .. } => Vec::new(),
         Change::SetNullable {
             table,
             column,

@@ -7,32 +7,47 @@
 //! PostgreSQL one does there, so both dialects reach the same schema at every version.
 
 use super::postgres::{ident, list, ordered, Scripts};
-use super::{Change, Phase};
+use super::{Change, Half, Phase, Slot, SLOTS};
 use crate::migrations::Dialect;
 use crate::schema::logical::{spell_default, spell_type, IDENTITY};
 use crate::schema::{Column, ConstraintKey as K, Index, Schema, Table};
 use std::collections::BTreeSet;
 
-/// The scripts of `phase` for `changes` (a whole plan), where `states` are the schemas after
-/// each phase and `from` the one before the first. Err names what SQLite has no spelling for.
+/// The scripts of `slot` for `changes` (a whole plan), where `states` are the schemas after
+/// each slot ([`super::states`]) and `from` the one before the first. Err names what SQLite
+/// has no spelling for.
 pub fn render(
     changes: &[Change],
-    phase: Phase,
+    slot: Slot,
     from: &Schema,
-    states: &[Schema; 2],
+    states: &[Schema; 4],
 ) -> Result<Scripts, String> {
-    let (before, after) = match phase {
-        Phase::Main => (from, &states[0]),
-        Phase::Online => (&states[0], &states[1]),
-    };
+    let at = SLOTS.iter().position(|s| *s == slot).expect("a slot");
+    let (before, after) = (if at == 0 { from } else { &states[at - 1] }, &states[at]);
     let forward: Vec<Change> = changes
         .iter()
-        .filter(|c| c.phase() == phase)
+        .filter(|c| c.slot() == slot)
         .cloned()
         .collect();
     let backward: Vec<Change> = forward.iter().rev().map(Change::inverse).collect();
+    let mut up = direction(&forward, before, after)?;
+    // A rename pair's backfill follows its expand step, as on PostgreSQL.
+    if slot.1 == Phase::Online {
+        for c in changes.iter().filter(|c| c.slot() == (slot.0, Phase::Main)) {
+            if let Change::RenamePair {
+                table,
+                from,
+                to,
+                half: Half::Expand,
+                ..
+            } = c
+            {
+                up.push(super::postgres::backfill(table, from, to));
+            }
+        }
+    }
     Ok(Scripts {
-        up: direction(&forward, before, after)?,
+        up,
         down: direction(&backward, after, before)?,
     })
 }
@@ -49,20 +64,81 @@ fn direction(changes: &[Change], before: &Schema, after: &Schema) -> Result<Vec<
     let mut out = Vec::new();
     for c in changes {
         let table = c.table();
-        if rebuilt.contains(table) {
-            if done.insert(table) {
-                out.extend(rebuild(
-                    table,
-                    &before.tables[table],
-                    &after.tables[table],
-                    changes,
-                )?);
-            }
+        // NULLs filled before a rebuild that makes the column NOT NULL copies them.
+        if !rebuilt.contains(table) || matches!(c, Change::FillNulls { .. }) {
+            out.extend(statement(c)?);
             continue;
         }
-        out.extend(statement(c)?);
+        if done.insert(table) {
+            let (b, a) = (&before.tables[table], &after.tables[table]);
+            out.extend(rebuild(table, b, a, changes)?);
+        }
+        // A rebuild drops the table's triggers with it: a pair's are made after it.
+        if let Change::RenamePair {
+            from,
+            to,
+            half: Half::Expand | Half::UndoContract,
+            ..
+        } = c
+        {
+            out.extend(sync_triggers(table, from, to));
+        }
     }
     Ok(out)
+}
+
+/// Whether a column can be added by ALTER TABLE: SQLite refuses NOT NULL without a constant
+/// default, and a default that is not constant.
+fn addable(def: &Column) -> bool {
+    match def.default.as_deref() {
+        None => def.nullable,
+        Some(d) => d != "now" && d != IDENTITY && !d.contains(':'),
+    }
+}
+
+/// Whether a column can be dropped by ALTER TABLE: SQLite refuses one a key, index or check
+/// names.
+fn droppable(before: &Schema, table: &str, column: &str) -> bool {
+    before.tables.get(table).is_some_and(|t| {
+        let named = |cols: &[String]| cols.iter().any(|c| c == column);
+        !named(&t.primary_key)
+            && !t.uniques.iter().any(|u| named(u))
+            && !t.indexes.values().any(|i| named(&i.columns))
+            && !t.foreign_keys.iter().any(|k| named(&k.columns))
+            && !t
+                .checks
+                .iter()
+                .any(|e| super::replace_word(e, column, "\u{0}") != *e)
+    })
+}
+
+/// The triggers that keep a rename pair's columns equal: SQLite has no BEFORE trigger that
+/// sets a value, so each fills the other column right after an insert or an update (its own
+/// update does not fire them again: recursive triggers are off).
+fn sync_triggers(table: &str, from: &str, to: &str) -> Vec<String> {
+    let [on_insert, on_update] = super::apply::sync_triggers(from, to);
+    let (t, f, n) = (ident(table), ident(from), ident(to));
+    vec![
+        format!(
+            "CREATE TRIGGER {} AFTER INSERT ON {t} WHEN NEW.{n} IS NULL OR NEW.{f} IS NULL\n\
+             BEGIN UPDATE {t} SET {n} = coalesce(NEW.{n}, NEW.{f}), {f} = coalesce(NEW.{f}, NEW.{n}) \
+             WHERE rowid = NEW.rowid; END;",
+            ident(&on_insert)
+        ),
+        format!(
+            "CREATE TRIGGER {} AFTER UPDATE OF {f}, {n} ON {t} WHEN NEW.{n} IS NOT OLD.{n} OR NEW.{f} IS NOT OLD.{f}\n\
+             BEGIN UPDATE {t} SET {n} = CASE WHEN NEW.{n} IS NOT OLD.{n} THEN NEW.{n} ELSE NEW.{f} END, \
+             {f} = CASE WHEN NEW.{n} IS NOT OLD.{n} THEN NEW.{n} ELSE NEW.{f} END WHERE rowid = NEW.rowid; END;",
+            ident(&on_update)
+        ),
+    ]
+}
+
+fn drop_sync_triggers(from: &str, to: &str) -> Vec<String> {
+    super::apply::sync_triggers(from, to)
+        .iter()
+        .map(|n| format!("DROP TRIGGER IF EXISTS {};", ident(n)))
+        .collect()
 }
 
 /// Whether SQLite's own ALTER TABLE does `c` (else the table is rebuilt).
@@ -70,27 +146,31 @@ fn native(c: &Change, before: &Schema) -> bool {
     match c {
         Change::CreateTable { .. }
         | Change::DropTable { .. }
-        | Change::RenameColumn { .. }
         | Change::AddIndex { .. }
         | Change::DropIndex { .. } => true,
-        // SQLite refuses ADD COLUMN NOT NULL without a constant default, and a column whose
-        // default is not constant.
-        Change::AddColumn { def, .. } => match def.default.as_deref() {
-            None => def.nullable,
-            Some(d) => d != "now" && d != IDENTITY && !d.contains(':'),
+        Change::AddColumn { def, .. } => addable(def),
+        Change::DropColumn { table, column, .. } => droppable(before, table, column),
+        Change::RenamePair {
+            table,
+            from,
+            to,
+            old,
+            new,
+            half,
+        } => match half {
+            Half::Expand => addable(&Column {
+                nullable: true,
+                ..new.clone()
+            }),
+            Half::UndoContract => {
+                addable(&Column {
+                    nullable: true,
+                    ..old.clone()
+                }) && old.nullable
+            }
+            Half::Contract => droppable(before, table, from),
+            Half::UndoExpand => droppable(before, table, to),
         },
-        // SQLite refuses DROP COLUMN of a column a key, index or check names.
-        Change::DropColumn { table, column, .. } => before.tables.get(table).is_some_and(|t| {
-            let named = |cols: &[String]| cols.iter().any(|c| c == column);
-            !named(&t.primary_key)
-                && !t.uniques.iter().any(|u| named(u))
-                && !t.indexes.values().any(|i| named(&i.columns))
-                && !t.foreign_keys.iter().any(|k| named(&k.columns))
-                && !t
-                    .checks
-                    .iter()
-                    .any(|e| super::replace_word(e, column, "\u{0}") != *e)
-        }),
         _ => false,
     }
 }
@@ -108,14 +188,52 @@ fn statement(c: &Change) -> Result<Vec<String>, String> {
         Change::DropColumn { table, column, .. } => {
             vec![alter(table, format!("DROP COLUMN {}", ident(column)))]
         }
-        Change::RenameColumn { table, from, to } => {
-            vec![alter(
-                table,
-                format!("RENAME COLUMN {} TO {}", ident(from), ident(to)),
-            )]
+        Change::RenamePair {
+            table,
+            from,
+            to,
+            old,
+            new,
+            half,
+        } => {
+            let add = |name: &str, def: &Column| -> Result<String, String> {
+                let d = column_def(&Column {
+                    nullable: true,
+                    ..def.clone()
+                })
+                .map_err(|e| format!("column {table}.{name}: {e}"))?;
+                Ok(alter(table, format!("ADD COLUMN {} {d}", ident(name))))
+            };
+            let drop = |name: &str| alter(table, format!("DROP COLUMN {}", ident(name)));
+            match half {
+                Half::Expand => [vec![add(to, new)?], sync_triggers(table, from, to)].concat(),
+                Half::Contract => [drop_sync_triggers(from, to), vec![drop(from)]].concat(),
+                Half::UndoExpand => [drop_sync_triggers(from, to), vec![drop(to)]].concat(),
+                Half::UndoContract => [
+                    vec![add(from, old)?],
+                    sync_triggers(table, from, to),
+                    vec![super::postgres::backfill(table, from, to)],
+                ]
+                .concat(),
+            }
         }
         Change::AddIndex { table, name, index } => vec![create_index(table, name, index)],
         Change::DropIndex { name, .. } => vec![format!("DROP INDEX IF EXISTS {};", ident(name))],
+        Change::FillNulls {
+            table,
+            column,
+            value,
+            undo: false,
+        } => {
+            let v = spell_default(Dialect::Sqlite, "", value)
+                .map_err(|e| format!("column {table}.{column}: {e}"))?;
+            let c = ident(column);
+            vec![format!(
+                "UPDATE {} SET {c} = {v} WHERE {c} IS NULL;",
+                ident(table)
+            )]
+        }
+        Change::FillNulls { undo: true, .. } => Vec::new(),
         other => {
             return Err(format!(
                 "{}: SQLite needs a rebuild for this",
@@ -210,7 +328,7 @@ fn create_table(
     Ok(out)
 }
 
-/// SQLite's rebuild of `table` from `before` to `after`, renames among `changes` followed.
+/// SQLite's rebuild of `table` from `before` to `after`, rename pairs among `changes` followed.
 fn rebuild(
     table: &str,
     before: &Table,
@@ -219,10 +337,20 @@ fn rebuild(
 ) -> Result<Vec<String>, String> {
     let temporary = format!("_yogaflow_new_{table}");
     let source = |column: &str| -> Option<String> {
+        // A rename pair's new column is filled from the old one as it is made (and the old
+        // from the new when undoing the contract).
         let renamed = changes.iter().find_map(|c| match c {
-            Change::RenameColumn { table: t, from, to } if t == table && to == column => {
-                Some(from.clone())
-            }
+            Change::RenamePair {
+                table: t,
+                from,
+                to,
+                half,
+                ..
+            } if t == table => match half {
+                Half::Expand if to == column => Some(from.clone()),
+                Half::UndoContract if from == column => Some(to.clone()),
+                _ => None,
+            },
             _ => None,
         });
         let name = renamed.unwrap_or_else(|| column.to_string());

@@ -85,14 +85,26 @@ fn a_column_gone_and_another_new_is_a_rename_only_when_declared() {
     let e = plan(&from, &to, &[]).unwrap_err().to_string();
     assert!(e.contains("--rename users.full_name=display_name"), "{e}");
     let changes = plan(&from, &to, &[rename("users.full_name=display_name")]).unwrap();
+    let halves: Vec<(Half, Stage)> = changes
+        .iter()
+        .map(|c| match c {
+            Change::RenamePair { half, .. } => (*half, c.stage()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
     assert_eq!(
-        changes,
-        vec![Change::RenameColumn {
-            table: "users".into(),
-            from: "full_name".into(),
-            to: "display_name".into()
-        }]
+        halves,
+        [
+            (Half::Expand, Stage::Expand),
+            (Half::Contract, Stage::Contract)
+        ]
     );
+    // Between the two, both columns and the sync triggers; after, the models' schema.
+    let [expand, _, contract, _] = states(&from, &changes);
+    assert!(expand.tables["users"].columns.contains_key("full_name"));
+    assert!(expand.tables["users"].columns.contains_key("display_name"));
+    assert_eq!(expand.tables["users"].triggers.len(), 2);
+    assert_eq!(contract, to);
     for (bad, says) in [
         ("poses.a=b", "the migrations have no table poses"),
         ("users.nope=display_name", "has no column nope"),
@@ -156,18 +168,23 @@ fn a_plan_reaches_the_models_schema_and_its_undo_comes_back() {
     });
     let to = schema(vec![("users", t), ("tags", tags)]);
     let changes = plan(&from, &to, &[]).unwrap();
-    let [main, online] = states(&from, &changes);
-    assert_eq!(online, to);
-    assert_ne!(
-        main, to,
-        "NOT NULL, the index and nothing else wait for the online phase"
-    );
-    let mut back = online.clone();
+    let [expand, _, _, last] = states(&from, &changes);
+    assert_eq!(last, to);
+    assert_ne!(expand, to, "what tightens waits for the contract step");
+    let mut back = last.clone();
     for c in changes.iter().rev() {
         apply(&mut back, &c.inverse());
     }
     assert_eq!(back, from);
-    assert_eq!(phases(&changes), vec![Phase::Main, Phase::Online]);
+    assert_eq!(
+        slots(&changes),
+        vec![
+            (Stage::Expand, Phase::Main),
+            (Stage::Expand, Phase::Online),
+            (Stage::Contract, Phase::Main),
+            (Stage::Contract, Phase::Online)
+        ]
+    );
     // Referenced tables exist before a table that refers to them is made; the online phase
     // comes last.
     let kinds: Vec<u8> = changes.iter().map(Change::rank).collect();
@@ -190,8 +207,8 @@ fn postgresql_gets_the_forms_lint_accepts() {
         },
     );
     let changes = plan(&from, &schema(vec![("users", t)]), &[]).unwrap();
-    let main = postgres::render(&changes, Phase::Main).unwrap();
-    let online = postgres::render(&changes, Phase::Online).unwrap();
+    let main = postgres::render(&changes, (Stage::Contract, Phase::Main)).unwrap();
+    let online = postgres::render(&changes, (Stage::Contract, Phase::Online)).unwrap();
     assert_eq!(
         main.up,
         vec!["ALTER TABLE users ADD CONSTRAINT users_email_check CHECK (email <> '') NOT VALID;"]
@@ -201,20 +218,22 @@ fn postgresql_gets_the_forms_lint_accepts() {
     for expected in [
         "ADD CONSTRAINT users_full_name_not_null CHECK (full_name IS NOT NULL) NOT VALID",
         "ALTER COLUMN full_name SET NOT NULL",
-        "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_users_full_name ON users (full_name);",
     ] {
         assert!(joined.contains(expected), "{expected}: {joined}");
     }
     assert_eq!(
         online.down,
-        vec![
-            "DROP INDEX CONCURRENTLY IF EXISTS ix_users_full_name;".to_string(),
-            "ALTER TABLE users ALTER COLUMN full_name DROP NOT NULL;".to_string(),
-        ]
+        vec!["ALTER TABLE users ALTER COLUMN full_name DROP NOT NULL;".to_string()]
     );
     assert_eq!(
         main.down,
         vec!["ALTER TABLE users DROP CONSTRAINT users_email_check;"]
+    );
+    // A plain index keeps the previous version working: the expand step builds it.
+    let expand = postgres::render(&changes, (Stage::Expand, Phase::Online)).unwrap();
+    assert_eq!(
+        expand.up,
+        vec!["CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_users_full_name ON users (full_name);"]
     );
 }
 
@@ -225,7 +244,8 @@ fn sqlite_alters_in_place_where_it_can_and_rebuilds_otherwise() {
     t.columns
         .insert("tz".into(), col("string(64)", true, Some("'UTC'")));
     let changes = plan(&from, &schema(vec![("users", t.clone())]), &[]).unwrap();
-    let s = sqlite::render(&changes, Phase::Main, &from, &states(&from, &changes)).unwrap();
+    let expand = (Stage::Expand, Phase::Main);
+    let s = sqlite::render(&changes, expand, &from, &states(&from, &changes)).unwrap();
     assert_eq!(
         s.up,
         vec!["ALTER TABLE users ADD COLUMN tz VARCHAR(64) DEFAULT 'UTC';"]
@@ -234,7 +254,8 @@ fn sqlite_alters_in_place_where_it_can_and_rebuilds_otherwise() {
 
     t.columns.get_mut("email").unwrap().data_type = "text".into();
     let changes = plan(&from, &schema(vec![("users", t)]), &[]).unwrap();
-    let s = sqlite::render(&changes, Phase::Main, &from, &states(&from, &changes)).unwrap();
+    // A wider type keeps the previous version working: the expand step, as a rebuild.
+    let s = sqlite::render(&changes, expand, &from, &states(&from, &changes)).unwrap();
     let up = s.up.join("\n");
     assert!(up.starts_with("CREATE TABLE _yogaflow_new_users (\n    id INTEGER NOT NULL PRIMARY KEY,\n    email TEXT NOT NULL,"), "{up}");
     assert!(up.contains("INSERT INTO _yogaflow_new_users (id, email, full_name) SELECT id, email, full_name FROM users;"), "{up}");
@@ -252,12 +273,13 @@ fn what_one_dialect_cannot_spell_is_named() {
     t.columns
         .insert("key".into(), col("postgres:uuid", true, None));
     let changes = plan(&from, &schema(vec![("users", t)]), &[]).unwrap();
-    let e = sqlite::render(&changes, Phase::Main, &from, &states(&from, &changes)).unwrap_err();
+    let expand = (Stage::Expand, Phase::Main);
+    let e = sqlite::render(&changes, expand, &from, &states(&from, &changes)).unwrap_err();
     assert!(
         e.contains("column users.key: type uuid (postgres) has no sqlite counterpart"),
         "{e}"
     );
-    assert!(postgres::render(&changes, Phase::Main).unwrap().up[0].contains("ADD COLUMN key uuid"));
+    assert!(postgres::render(&changes, expand).unwrap().up[0].contains("ADD COLUMN key uuid"));
 }
 
 #[test]

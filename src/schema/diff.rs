@@ -134,6 +134,15 @@ pub enum Difference {
         /// Missing or extra.
         side: Side,
     },
+    /// A trigger (by name) missing or extra.
+    Trigger {
+        /// Its table.
+        table: String,
+        /// The trigger.
+        name: String,
+        /// Missing or extra.
+        side: Side,
+    },
     /// An index (by name) on other columns, or unique where it was not.
     IndexChanged {
         /// Its table.
@@ -165,6 +174,10 @@ impl Difference {
             self,
             Difference::ExtraColumn { optional: true, .. }
                 | Difference::Index {
+                    side: Side::Extra,
+                    ..
+                }
+                | Difference::Trigger {
                     side: Side::Extra,
                     ..
                 }
@@ -225,6 +238,8 @@ impl Difference {
                 (None, Some(_)) => false,
             },
             Difference::Nullable { want, .. } => !want,
+            // A trigger is code the migrations carry: made by them, never by a repair.
+            Difference::Trigger { .. } => false,
             Difference::Unique { side, .. }
             | Difference::ForeignKey { side, .. }
             | Difference::Check { side, .. }
@@ -351,6 +366,9 @@ impl fmt::Display for Difference {
                 write!(f, "check on {table} ({expr}): {side}")
             }
             Difference::Index { table, name, side } => write!(f, "index {name} on {table}: {side}"),
+            Difference::Trigger { table, name, side } => {
+                write!(f, "trigger {name} on {table}: {side}")
+            }
             Difference::IndexChanged {
                 table,
                 name,
@@ -431,6 +449,17 @@ fn diff_table(t: &str, want: &Table, have: &Table, out: &mut Vec<Difference>) {
         }));
     }
     diff_indexes(t, want, have, out);
+    for (side, a, b) in [(Side::Missing, want, have), (Side::Extra, have, want)] {
+        out.extend(
+            a.triggers
+                .difference(&b.triggers)
+                .map(|n| Difference::Trigger {
+                    table: table(),
+                    name: n.clone(),
+                    side,
+                }),
+        );
+    }
 }
 
 /// Foreign keys missing or extra; a pair that differs only in its ON DELETE rule is one

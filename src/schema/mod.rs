@@ -34,6 +34,9 @@ pub struct Table {
     pub checks: BTreeSet<String>,
     /// Indexes created by CREATE INDEX, by name.
     pub indexes: BTreeMap<String, Index>,
+    /// Triggers, by name (the sync triggers of a column being renamed, between expand and
+    /// contract).
+    pub triggers: BTreeSet<String>,
     /// How the catalog spells the table beyond its meaning (column order, constraint names):
     /// never compared, never serialised.
     #[serde(skip)]

@@ -50,7 +50,26 @@ pub async fn read_schema(c: &impl GenericClient, schema: &str) -> Result<Schema>
     read_columns(c, schema, &mut out).await?;
     read_constraints(c, schema, &mut out).await?;
     read_indexes(c, schema, &mut out).await?;
+    read_triggers(c, schema, &mut out).await?;
     Ok(out)
+}
+
+/// The triggers of the tables in `out` (not the ones PostgreSQL makes for foreign keys).
+async fn read_triggers(c: &impl GenericClient, schema: &str, out: &mut Schema) -> Result<()> {
+    let rows = c
+        .query_typed(
+            "SELECT cl.relname::text, t.tgname::text FROM pg_trigger t \
+             JOIN pg_class cl ON cl.oid = t.tgrelid JOIN pg_namespace n ON n.oid = cl.relnamespace \
+             WHERE n.nspname = $1 AND NOT t.tgisinternal",
+            &[(&schema, TEXT)],
+        )
+        .await?;
+    for row in rows {
+        if let Some(table) = out.tables.get_mut(row.get::<_, &str>(0)) {
+            table.triggers.insert(row.get(1));
+        }
+    }
+    Ok(())
 }
 
 /// The columns of the tables in `out`: type, nullability, default (identity by its kind).
@@ -249,6 +268,47 @@ pub async fn named_objects(
         out.insert((table, format!("{kind} {key}")), named);
     }
     Ok(out)
+}
+
+/// Which deployment applied each version, where the history has the columns (read through
+/// `to_jsonb`, which gives NULL for a column a history table made before them lacks).
+pub async fn read_deployments(
+    client: &Client,
+) -> Result<BTreeMap<i32, crate::migrations::Deployment>> {
+    let rows = client
+        .query_typed(
+            "SELECT version, to_jsonb(h)->>'deployment_id', to_jsonb(h)->>'git_commit_sha' \
+             FROM refinery_schema_history h",
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let d = crate::migrations::Deployment {
+                id: r.get(1),
+                commit: r.get(2),
+            };
+            (r.get(0), d)
+        })
+        .collect())
+}
+
+/// The other client sessions of the current database that connected before `since`
+/// (RFC 3339), described.
+pub async fn sessions_before(client: &Client, since: &str) -> Result<Vec<String>> {
+    let rows = client
+        .query_typed(
+            "SELECT coalesce(nullif(application_name, ''), 'no application name') || ' from ' || \
+                    coalesce(host(client_addr), 'a local socket') || ' since ' || \
+                    to_char(backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
+             FROM pg_stat_activity WHERE datname = current_database() \
+               AND backend_type = 'client backend' AND pid <> pg_backend_pid() \
+               AND backend_start < $1::text::timestamptz ORDER BY backend_start",
+            &[(&since, TEXT)],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 /// One column as the catalog has it: type, NOT NULL, default expression.

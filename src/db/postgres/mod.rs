@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod connect;
 pub mod error;
 pub mod lock;
+mod outside;
 mod session;
 pub mod watch;
 
@@ -19,10 +20,11 @@ use self::watch::{pg, SharedWatch, Waited, Watch};
 use super::retry::Backoff;
 use super::{AdoptMode, LockMode, OpenOptions, Outcome, Step};
 use crate::error::{Error, Kind, Result};
-use crate::migrations::{self, Applied, Migration, HISTORY_DDL};
+use crate::migrations::{self, Applied, Deployment, Migration, HISTORY_DDL};
 use crate::schema::Schema;
 use crate::script;
 use crate::url::PgUrl;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tokio_postgres::{Client, GenericClient, SimpleQueryMessage, Transaction};
 
@@ -288,7 +290,7 @@ impl Postgres {
         match step {
             Step::Apply(m) if script::outside_transaction(m.up) => {
                 return self
-                    .run_outside(m, m.up, "failed", &migrations::record_sql(m))
+                    .run_outside(m, m.up, "failed", &migrations::record_sql_pg(m))
                     .await;
             }
             Step::Undo { migration: m, .. } if script::outside_transaction(m.down) => {
@@ -352,149 +354,6 @@ impl Postgres {
         Ok(Outcome::Done(start.elapsed()))
     }
 
-    /// A script marked `-- no-transaction`: its statements one at a time, outside a
-    /// transaction (what `CREATE INDEX CONCURRENTLY` needs), then the history change. An
-    /// index such a build left INVALID when it was interrupted is dropped first, as
-    /// PostgreSQL's documentation advises; the statements themselves should be idempotent
-    /// (`IF NOT EXISTS`), since a retry runs them again. Only under our own session lock:
-    /// a transaction-level lock cannot keep such migrations apart, nor can anything behind a
-    /// pooler in transaction mode.
-    async fn run_outside(
-        &mut self,
-        m: &Migration,
-        sql: &str,
-        verb: &str,
-        history: &str,
-    ) -> std::result::Result<Outcome, StepError> {
-        // Without our session lock because there is no one session to hold it (`lock` found
-        // a pooler). (A caller that never asked for the lock has opted out of it.)
-        if self.lock_mode == LockMode::Auto && !self.locked && self.watch.pooled() {
-            return Err(Error::new(
-                Kind::Migration,
-                format!(
-                    "{m} runs outside a transaction, which needs the migration lock held by one \
-                     server session, and this connection does not keep one (a connection \
-                     pooler?): run it with a direct connection (MIGRATE_LOCK=session forces the \
-                     session lock); nothing was changed"
-                ),
-            )
-            .into());
-        }
-        if self.lock_mode == LockMode::Transaction {
-            return Err(Error::new(
-                Kind::Migration,
-                format!(
-                    "{m} runs outside a transaction, which MIGRATE_LOCK=transaction cannot keep \
-                     apart from other migrators: run it with a direct connection and \
-                     MIGRATE_LOCK=session; nothing was changed"
-                ),
-            )
-            .into());
-        }
-        let start = Instant::now();
-        let statements = script::statements(sql);
-        let what = format!("migration {m}");
-        // Before the cleanup too: DROP INDEX CONCURRENTLY waits for the app's open
-        // transactions on the table just as the build does.
-        let set = format!(
-            "SET lock_timeout = '{}ms'",
-            self.ddl_lock_timeout.as_millis().max(1)
-        );
-        self.watch
-            .short(&what, pg(self.client.batch_execute(&set)))
-            .await
-            .map_err(Error::from)?;
-        // Every way out of these resets the session's lock_timeout below.
-        let result = async {
-            self.drop_invalid_indexes(m, &statements).await?;
-            self.statements_outside(m, &statements, verb).await?;
-            let record = pg(self.client.batch_execute(history));
-            self.watch.short(&what, record).await?;
-            Ok::<(), StepError>(())
-        }
-        .await;
-        let reset = pg(self.client.batch_execute("RESET lock_timeout"));
-        let reset = self.watch.short(&what, reset).await;
-        result?;
-        reset.map_err(Error::from)?;
-        Ok(Outcome::Done(start.elapsed()))
-    }
-
-    /// Drops each index that one of `statements` builds CONCURRENTLY and that an interrupted
-    /// earlier build left INVALID.
-    async fn drop_invalid_indexes(
-        &self,
-        m: &Migration,
-        statements: &[String],
-    ) -> std::result::Result<(), StepError> {
-        for index in statements
-            .iter()
-            .filter_map(|s| script::concurrent_index(s))
-        {
-            let params = [(&index as _, tokio_postgres::types::Type::TEXT)];
-            let invalid = self.client.query_typed(
-                "SELECT 1 FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid \
-                 WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace \
-                 AND NOT x.indisvalid",
-                &params,
-            );
-            let rows = self
-                .watch
-                .short(&format!("migration {m}"), pg(invalid))
-                .await
-                .map_err(Error::from)?;
-            if !rows.is_empty() {
-                log::warn!(
-                    "{m}: index {index} is INVALID (an earlier build was interrupted); dropping \
-                     it before building it again"
-                );
-                let drop = format!(
-                    "DROP INDEX CONCURRENTLY IF EXISTS {}",
-                    super::quote_ident(&index)
-                );
-                let what = format!("migration {m}: dropping the INVALID index {index}");
-                self.watch
-                    .long(&what, false, pg(self.client.batch_execute(&drop)))
-                    .await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// `statements` one at a time; a failure names the statement and what stays applied.
-    async fn statements_outside(
-        &self,
-        m: &Migration,
-        statements: &[String],
-        verb: &str,
-    ) -> std::result::Result<(), StepError> {
-        for (i, statement) in statements.iter().enumerate() {
-            let what = format!("migration {m}, statement {} of {}", i + 1, statements.len());
-            let run = pg(self.client.batch_execute(statement));
-            self.watch.long(&what, false, run).await.map_err(|w| {
-                let Waited::Pg(e) = w else {
-                    return StepError::from(w);
-                };
-                give_way_or(e, |e| {
-                    Error::new(
-                        Kind::Migration,
-                        format!(
-                            "migration {m} {verb} at statement {} of {} ({}): {}; it ran \
-                             outside a transaction, so the statements before it stay applied; \
-                             it is not recorded, and runs again from its first statement next \
-                             time",
-                            i + 1,
-                            statements.len(),
-                            crate::error::excerpt(statement),
-                            error::describe(&e)
-                        ),
-                    )
-                })
-            })?;
-        }
-        Ok(())
-    }
-
     pub(super) async fn live_schema(&self) -> Result<Schema> {
         let what = "reading the live schema";
         let name: String = self
@@ -547,6 +406,16 @@ impl Postgres {
         let result = self.watch.long(what, false, build).await;
         self.end(what, "ROLLBACK").await?;
         result
+    }
+
+    pub(super) async fn read_deployments(&self) -> Result<BTreeMap<i32, Deployment>> {
+        let read = catalog::read_deployments(&self.client);
+        self.watch.short("reading the history", read).await
+    }
+
+    pub(super) async fn sessions_before(&self, since: &str) -> Result<Vec<String>> {
+        let read = catalog::sessions_before(&self.client, since);
+        self.watch.short("reading the sessions", read).await
     }
 
     pub(super) async fn id_high_water(&self, tables: &[String]) -> Result<Vec<(String, i64)>> {
@@ -637,7 +506,7 @@ async fn step_in(tx: &Transaction<'_>, step: Step<'_>) -> std::result::Result<bo
             tx.batch_execute(m.up)
                 .await
                 .map_err(|e| give_way_or(e, |e| migration_error(m, m.up, "failed", e)))?;
-            tx.batch_execute(&migrations::record_sql(m)).await?;
+            tx.batch_execute(&migrations::record_sql_pg(m)).await?;
             true
         }
         Step::Undo {

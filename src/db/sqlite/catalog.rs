@@ -102,6 +102,15 @@ pub fn read_schema(c: &Connection) -> Result<Schema> {
         }
         out.tables.insert(name, table);
     }
+    let mut stmt = c.prepare("SELECT tbl_name, name FROM sqlite_master WHERE type = 'trigger'")?;
+    let triggers: Vec<(String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (table, trigger) in triggers {
+        if let Some(t) = out.tables.get_mut(&table) {
+            t.triggers.insert(trigger);
+        }
+    }
     Ok(out)
 }
 

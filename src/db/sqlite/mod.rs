@@ -179,6 +179,41 @@ impl Sqlite {
         .await
     }
 
+    pub(super) async fn read_deployments(
+        &self,
+    ) -> Result<std::collections::BTreeMap<i32, migrations::Deployment>> {
+        self.call(|c| {
+            let mut out = std::collections::BTreeMap::new();
+            if !has_table(c, HISTORY_TABLE)? {
+                return Ok(out);
+            }
+            let columns = catalog::column_names(c, HISTORY_TABLE)?;
+            let pick = |name: &str| {
+                if columns.iter().any(|c| c == name) {
+                    name.to_string()
+                } else {
+                    "NULL".to_string()
+                }
+            };
+            let sql = format!(
+                "SELECT version, {}, {} FROM {HISTORY_TABLE}",
+                pick("deployment_id"),
+                pick("git_commit_sha")
+            );
+            let mut stmt = c.prepare(&sql)?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                let d = migrations::Deployment {
+                    id: r.get(1)?,
+                    commit: r.get(2)?,
+                };
+                out.insert(r.get(0)?, d);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     pub(super) async fn ensure_history(&self) -> Result<()> {
         Ok(())
     }
@@ -252,6 +287,19 @@ impl Owned {
     }
 }
 
+/// Adds the deployment columns to a history table made before they existed.
+fn deployment_columns(tx: &Connection) -> Result<()> {
+    let have = catalog::column_names(tx, HISTORY_TABLE)?;
+    for column in ["deployment_id", "git_commit_sha"] {
+        if !have.iter().any(|c| c == column) {
+            tx.execute_batch(&format!(
+                "ALTER TABLE {HISTORY_TABLE} ADD COLUMN {column} VARCHAR(255)"
+            ))?;
+        }
+    }
+    Ok(())
+}
+
 /// The script of a migration run with foreign keys off: what it leaves must still hold them.
 fn run_checked(tx: &Connection, m: &Migration, sql: &str, verb: &str, checked: bool) -> Result<()> {
     let before = if checked {
@@ -286,6 +334,7 @@ fn run_owned(c: &mut Connection, step: &Owned, fk_off: bool) -> Result<Outcome> 
                 return Ok(Outcome::AlreadyDone);
             }
             tx.execute_batch(HISTORY_DDL)?;
+            deployment_columns(&tx)?;
             run_checked(&tx, m, m.up, "failed", fk_off)?;
             tx.execute_batch(&migrations::record_sql(m))?;
         }
