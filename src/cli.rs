@@ -68,7 +68,8 @@ pub enum Command {
     /// Copy every row from another database into DATABASE_URL (or --to), all or nothing.
     #[command(after_help = crate::error::EXIT_CODES_HELP)]
     Copy(CopyArgs),
-    /// Write the four files of the next migration (up and undo, both dialects) and print them.
+    /// Write the next migration for both dialects with its undo: from the models' database
+    /// (`--from`), or empty to fill by hand; print the files.
     #[command(after_help = crate::error::EXIT_CODES_HELP)]
     New(NewArgs),
     /// Check PostgreSQL migrations for what blocks a busy table or breaks the running app.

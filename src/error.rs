@@ -71,7 +71,8 @@ Exit codes:
        `complete`: the previous app version's sessions still open after --wait
   6    a migration failed (it was rolled back; earlier ones stay applied)
   7    history diverged (changed migration, unknown versions with MIGRATE_STRICT, untracked schema)
-  8    migrations pending (status --exit-code)
+  8    migrations pending (status --exit-code); up: an expand step waits behind a deferred
+       contract step (run complete)
   9    schema differs from the expected one (verify, baseline)
   10   data error in export, import or copy (nothing was written)
   11   data loss refused (down without --yes)

@@ -113,6 +113,32 @@ impl State {
             .collect()
     }
 
+    /// With contract steps deferred: a pending expand step that comes after a pending contract
+    /// step, which it may depend on (a column re-added after the contract step drops it, a
+    /// constraint dropped after it adds it). Not applied out of order: the deploy stops until
+    /// `complete` has run.
+    pub fn refuse_out_of_order(&self, c: Contracts) -> Result<()> {
+        let Some(first) = self.pending.iter().find(|m| m.is_contract()) else {
+            return Ok(());
+        };
+        let later = self
+            .pending
+            .iter()
+            .find(|m| !m.is_contract() && m.version > first.version);
+        match (c, later) {
+            (Contracts::Defer, Some(e)) => Err(Error::new(
+                Kind::Pending,
+                format!(
+                    "{e} cannot be applied: it comes after {first}, a contract step still \
+                     deferred, which it may depend on. Run `yogaflow-migrate complete` once the \
+                     app version that predates {first} is gone (after the deploy that brought it \
+                     succeeded), then deploy again; nothing was applied"
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// The pending contract steps (deferred by `up` on PostgreSQL until `complete`).
     pub fn deferred(&self) -> Vec<&Migration> {
         self.pending.iter().filter(|m| m.is_contract()).collect()
@@ -143,6 +169,7 @@ pub async fn upgrade(
         db.ensure_history().await?;
         let state = current_state(db, to).await?;
         let before = state.current;
+        state.refuse_out_of_order(contracts)?;
         let pending = state.to_apply(contracts);
         if contracts == Contracts::Defer {
             log_deferred(&state);
@@ -202,5 +229,50 @@ pub async fn warn_drift(db: &Database) {
             }
         }
         Err(e) => log::warn!("could not check the schema for drift: {}", e.report()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(version: i32, up: &'static str) -> Migration {
+        Migration {
+            version,
+            name: format!("m{version}"),
+            up,
+            down: "",
+            checksum: 0,
+        }
+    }
+
+    /// Deferred contract steps wait; an expand step after one is not applied out of order.
+    #[test]
+    fn an_expand_step_after_a_deferred_contract_step_waits_for_complete() {
+        let contract = "-- phase: contract\nALTER TABLE t DROP COLUMN a;";
+        let state = State {
+            pending: vec![m(6, "ALTER TABLE t ADD COLUMN b int;"), m(7, contract)],
+            ..State::default()
+        };
+        let apply: Vec<i32> = state
+            .to_apply(Contracts::Defer)
+            .iter()
+            .map(|m| m.version)
+            .collect();
+        assert_eq!(apply, [6]);
+        assert!(state.refuse_out_of_order(Contracts::Defer).is_ok());
+        let later = State {
+            pending: vec![m(7, contract), m(8, "ALTER TABLE t ADD COLUMN a int;")],
+            ..State::default()
+        };
+        let e = later.refuse_out_of_order(Contracts::Defer).unwrap_err();
+        assert_eq!(e.kind(), Kind::Pending);
+        assert!(
+            e.to_string()
+                .contains("V8__m8 cannot be applied: it comes after V7__m7"),
+            "{e}"
+        );
+        assert!(later.refuse_out_of_order(Contracts::Apply).is_ok());
+        assert_eq!(later.to_apply(Contracts::Apply).len(), 2);
     }
 }

@@ -128,13 +128,16 @@ pub struct Backfill {
 impl Backfill {
     /// The rows left.
     pub fn count_sql(&self) -> String {
-        format!("SELECT count(*) FROM {} WHERE {}", self.table, self.cond)
+        format!(
+            "SELECT count(*) FROM {} WHERE ({}\n)",
+            self.table, self.cond
+        )
     }
 
     /// One batch of at most `n` rows (found by their physical address: no key needed).
     pub fn batch_sql(&self, n: u32) -> String {
         format!(
-            "UPDATE {t} SET {} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {t} WHERE {} LIMIT {n}))",
+            "UPDATE {t} SET {} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {t} WHERE ({}\n) LIMIT {n}))",
             self.set,
             self.cond,
             t = self.table
@@ -230,7 +233,7 @@ mod tests {
         assert_eq!(
             b.batch_sql(1000),
             "UPDATE users SET b = coalesce(b, a), a = coalesce(a, b) WHERE ctid = ANY(ARRAY(\
-             SELECT ctid FROM users WHERE (a IS NULL) <> (b IS NULL) LIMIT 1000))"
+             SELECT ctid FROM users WHERE ((a IS NULL) <> (b IS NULL)\n) LIMIT 1000))"
         );
         assert!(backfill("UPDATE users SET b = a WHERE b IS NULL").is_none());
         assert!(backfill(&format!("{BACKFILL}\nDELETE FROM users WHERE a")).is_none());

@@ -344,3 +344,44 @@ fn the_rename_pair_applies_through_an_unrecognised_pooler() {
         .assert_ok(&["applied V8__rename_full_name_contract"]);
     with_binary(&["verify"], &url).assert_code(0);
 }
+
+/// A row the app holds longer than the table-lock bound in the middle of a backfill: the
+/// batch gives way and is tried again, the batches before stay done, and the backfill
+/// finishes once the row is free (only one that makes no progress for MIGRATE_LOCK_TIMEOUT
+/// fails).
+#[test]
+fn a_backfill_gives_way_to_a_row_the_app_holds_and_goes_on() {
+    binary();
+    let c = cluster();
+    let db = c.create_db();
+    let url = c.url(&db);
+    run(&["up"], &[("DATABASE_URL", &url)]).assert_code(0);
+    seed(c, &db, 20_000);
+    with_binary(&["up", "--target", "6"], &url).assert_code(0);
+    let holder = c.psql_background(
+        &db,
+        "BEGIN; SELECT 1 FROM users WHERE email = 'seed-1@example.com' FOR UPDATE; \
+         SELECT pg_sleep(2); COMMIT;",
+    );
+    std::thread::sleep(Duration::from_millis(400));
+    let mut up = program(binary());
+    up.args(["up"])
+        .env("DATABASE_URL", &url)
+        .env("MIGRATE_DDL_LOCK_TIMEOUT", "0.2")
+        .env("MIGRATE_LOCK_TIMEOUT", "30");
+    let out = up.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("a batch waited for rows the app holds and gave way"),
+        "{stderr}"
+    );
+    assert_eq!(
+        c.psql(
+            &db,
+            "SELECT count(*) FROM users WHERE display_name IS DISTINCT FROM full_name"
+        ),
+        "0"
+    );
+    drop(holder);
+}

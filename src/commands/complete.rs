@@ -26,28 +26,23 @@ pub async fn run(config: &Config, url: &DbUrl, args: &CompleteArgs) -> Result<()
         );
         return Ok(());
     };
-    // The expand steps applied before the first deferred contract step: sessions older than
-    // the newest of them were opened by an app that started before it.
-    let since = state
-        .applied
-        .iter()
-        .filter(|a| a.version < first.version)
-        .map(|a| a.applied_on.clone())
-        .max();
-    if let (Some(since), false) = (since, args.force) {
-        wait_for_old_sessions(&db, &since, Duration::from_secs(args.wait)).await?;
+    // Sessions older than the newest step applied below the last deferred one were opened by
+    // an app that started before it: the version its contract steps would break.
+    let last = deferred.last().map_or(first.version, |m| m.version);
+    if !args.force {
+        wait_for_old_sessions(&db, last, Duration::from_secs(args.wait)).await?;
     }
     migrate::upgrade(&mut db, None, config.lock_timeout, Contracts::Apply).await?;
     migrate::warn_drift(&db).await;
     Ok(())
 }
 
-/// Waits up to `wait` for the sessions connected before `since` (RFC 3339) to end; refuses
-/// if they remain.
-async fn wait_for_old_sessions(db: &Database, since: &str, wait: Duration) -> Result<()> {
+/// Waits up to `wait` for the sessions connected before the newest step applied below
+/// version `below` to end; refuses if they remain.
+async fn wait_for_old_sessions(db: &Database, below: i32, wait: Duration) -> Result<()> {
     let start = Instant::now();
     loop {
-        let old = db.sessions_before(since).await?;
+        let old = db.sessions_before(below).await?;
         if old.is_empty() {
             return Ok(());
         }
@@ -55,8 +50,8 @@ async fn wait_for_old_sessions(db: &Database, since: &str, wait: Duration) -> Re
             return Err(Error::new(
                 Kind::Lock,
                 format!(
-                    "{} session(s) connected before the expand steps were applied ({since}) are \
-                     still open: {}. The app version that predates them may still be serving, \
+                    "{} session(s) connected before the expand steps were applied are still \
+                     open: {}. The app version that predates them may still be serving, \
                      and the contract steps would break it; nothing was applied. Wait for it to \
                      stop (--wait SECONDS), or pass --force if these sessions are not its",
                     old.len(),

@@ -28,6 +28,7 @@ pub async fn run(config: &Config, url: &DbUrl, args: &UpArgs) -> Result<()> {
     };
     migrate::report_ahead(&state, config.strict)?;
     let contracts = Contracts::for_up(db.dialect());
+    state.refuse_out_of_order(contracts)?;
     if state.to_apply(contracts).is_empty() && !args.dry_run {
         if contracts == Contracts::Defer {
             migrate::log_deferred(&state);

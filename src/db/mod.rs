@@ -281,12 +281,13 @@ impl Database {
         each!(self, d => d.read_deployments().await)
     }
 
-    /// The other client sessions of this database that connected before `since` (RFC 3339),
-    /// each described (application, address, since when): on PostgreSQL, what tells that an
-    /// app started before then is still running. SQLite keeps no such list: none.
-    pub async fn sessions_before(&self, since: &str) -> Result<Vec<String>> {
+    /// The other client sessions of this database that connected before the newest step
+    /// applied below version `below`, each described (application, address, since when): on
+    /// PostgreSQL, what tells that an app started before then is still running. SQLite keeps
+    /// no such list: none.
+    pub async fn sessions_before(&self, below: i32) -> Result<Vec<String>> {
         match self {
-            Database::Postgres(d) => d.sessions_before(since).await,
+            Database::Postgres(d) => d.sessions_before(below).await,
             Database::Sqlite(_) => Ok(Vec::new()),
         }
     }

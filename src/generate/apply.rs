@@ -114,10 +114,11 @@ fn set(t: &mut Table, column: &str, f: impl FnOnce(&mut Column)) {
     }
 }
 
-/// The names of the two triggers that keep `from` and `to` equal (on insert, on update), the
-/// same in both dialects.
-pub fn sync_triggers(from: &str, to: &str) -> [String; 2] {
-    let base = format!("yogaflow_sync_{from}_{to}");
+/// The names of the two triggers that keep `from` and `to` of `table` equal (on insert, on
+/// update), the same in both dialects.
+pub fn sync_triggers(table: &str, from: &str, to: &str) -> [String; 2] {
+    // With the table: SQLite's trigger names are the database's, not the table's.
+    let base = format!("yogaflow_sync_{table}_{from}_{to}");
     ["insert", "update"].map(|on| crate::schema::truncate_name(&format!("{base}_{on}")))
 }
 
@@ -137,23 +138,28 @@ fn pair(s: &mut Schema, change: &Change) {
     let Some(t) = s.tables.get_mut(table) else {
         return;
     };
-    let triggers = sync_triggers(from, to);
+    let triggers = sync_triggers(table, from, to);
+    // The new column has no default until the contract step: with one, ADD COLUMN would fill
+    // every row with it, and the backfill and triggers would take it for a value written.
+    let bare = |c: &Column| Column {
+        nullable: true,
+        default: None,
+        ..c.clone()
+    };
     let (add, column, drop) = match half {
-        Half::Expand => (
-            true,
-            Some((
-                to,
-                Column {
-                    nullable: true,
-                    ..new.clone()
-                },
-            )),
-            None,
-        ),
+        Half::Expand => (true, Some((to, bare(new))), None),
         Half::UndoContract => (true, Some((from, old.clone())), None),
         Half::Contract => (false, None, Some(from)),
         Half::UndoExpand => (false, None, Some(to)),
     };
+    // The new column's default comes with the contract step (and goes with its undo).
+    if let Some(c) = t.columns.get_mut(to) {
+        match half {
+            Half::Contract => c.default.clone_from(&new.default),
+            Half::UndoContract => c.default = None,
+            _ => {}
+        }
+    }
     if add {
         t.triggers.extend(triggers);
     } else {

@@ -411,7 +411,7 @@ fn rename_pair(c: &Change) -> Result<Vec<String>, String> {
     else {
         return Ok(Vec::new());
     };
-    let [on_insert, on_update] = super::apply::sync_triggers(from, to);
+    let [on_insert, on_update] = super::apply::sync_triggers(table, from, to);
     let function = ident(&truncate_name(&format!(
         "yogaflow_sync_{table}_{from}_{to}"
     )));
@@ -446,20 +446,47 @@ fn rename_pair(c: &Change) -> Result<Vec<String>, String> {
             ident(&on_update)
         ),
     ];
+    // A column added without its default (see `apply`): the backfill fills it.
     let add = |name: &str, def: &Column| -> Result<String, String> {
         let d = column_def(&Column {
             nullable: true,
+            default: None,
             ..def.clone()
         })
         .map_err(|e| format!("column {table}.{name}: {e}"))?;
         Ok(alter(table, format!("ADD COLUMN {} {d}", ident(name))))
     };
+    let default = |name: &str, def: &Column| -> Result<Vec<String>, String> {
+        let Some(v) = def.default.as_deref() else {
+            return Ok(Vec::new());
+        };
+        let v = spell_default(Dialect::Postgres, &def.data_type, v)
+            .map_err(|e| format!("column {table}.{name}: {e}"))?;
+        Ok(vec![alter(
+            table,
+            format!("ALTER COLUMN {} SET DEFAULT {v}", ident(name)),
+        )])
+    };
     Ok(match half {
         Half::Expand => [vec![add(to, new)?], sync].concat(),
         Half::UndoExpand => [unsync, vec![alter(table, format!("DROP COLUMN {t}"))]].concat(),
-        Half::Contract => [unsync, vec![alter(table, format!("DROP COLUMN {f}"))]].concat(),
+        Half::Contract => [
+            unsync,
+            vec![alter(table, format!("DROP COLUMN {f}"))],
+            default(to, new)?,
+        ]
+        .concat(),
         Half::UndoContract => {
-            let mut out = [vec![add(from, old)?], sync, vec![backfill(table, from, to)]].concat();
+            let mut out = [
+                vec![add(from, old)?],
+                sync,
+                vec![backfill(table, from, to)],
+                default(from, old)?,
+            ]
+            .concat();
+            if new.default.is_some() {
+                out.push(alter(table, format!("ALTER COLUMN {t} DROP DEFAULT")));
+            }
             if !old.nullable {
                 out.push(format!(
                     "{}{}",
@@ -491,18 +518,34 @@ fn online(c: &Change) -> Result<Vec<String>, String> {
             column,
             nullable: false,
         } => {
-            let check = ident(&truncate_name(&format!("{table}_{column}_not_null")));
-            let col = ident(column);
+            let name = truncate_name(&format!("{table}_{column}_not_null"));
+            let (check, col) = (ident(&name), ident(column));
+            // Each step safe to run again, and to interleave with another migrator running
+            // the same script (behind a pooler each statement is its own transaction): the
+            // check added if missing, validated if still there, dropped if still there.
+            let exists = format!(
+                "EXISTS (SELECT 1 FROM pg_constraint WHERE conname = '{}' AND conrelid = '{}'::regclass)",
+                name.replace('\'', "''"),
+                ident(table).replace('\'', "''")
+            );
+            let when = |cond: &str, action: String| {
+                format!(
+                    "DO $$ BEGIN\n    IF {cond} THEN\n        {}\n    END IF;\nEND $$;",
+                    alter(table, action)
+                )
+            };
             vec![
-                alter(table, format!("DROP CONSTRAINT IF EXISTS {check}")),
-                alter(table, format!("ADD CONSTRAINT {check} CHECK ({col} IS NOT NULL) NOT VALID")),
-                alter(table, format!("VALIDATE CONSTRAINT {check}")),
+                when(
+                    &format!("NOT {exists}"),
+                    format!("ADD CONSTRAINT {check} CHECK ({col} IS NOT NULL) NOT VALID"),
+                ),
+                when(&exists, format!("VALIDATE CONSTRAINT {check}")),
                 format!(
                     "{}{}",
                     marker("set-not-null-scans", "the check validated above proves there is no NULL: PostgreSQL skips the scan"),
                     alter(table, format!("ALTER COLUMN {col} SET NOT NULL"))
                 ),
-                alter(table, format!("DROP CONSTRAINT {check}")),
+                alter(table, format!("DROP CONSTRAINT IF EXISTS {check}")),
             ]
         }
         Change::SetNullable {

@@ -116,7 +116,7 @@ fn droppable(before: &Schema, table: &str, column: &str) -> bool {
 /// sets a value, so each fills the other column right after an insert or an update (its own
 /// update does not fire them again: recursive triggers are off).
 fn sync_triggers(table: &str, from: &str, to: &str) -> Vec<String> {
-    let [on_insert, on_update] = super::apply::sync_triggers(from, to);
+    let [on_insert, on_update] = super::apply::sync_triggers(table, from, to);
     let (t, f, n) = (ident(table), ident(from), ident(to));
     vec![
         format!(
@@ -134,8 +134,8 @@ fn sync_triggers(table: &str, from: &str, to: &str) -> Vec<String> {
     ]
 }
 
-fn drop_sync_triggers(from: &str, to: &str) -> Vec<String> {
-    super::apply::sync_triggers(from, to)
+fn drop_sync_triggers(table: &str, from: &str, to: &str) -> Vec<String> {
+    super::apply::sync_triggers(table, from, to)
         .iter()
         .map(|n| format!("DROP TRIGGER IF EXISTS {};", ident(n)))
         .collect()
@@ -158,17 +158,11 @@ fn native(c: &Change, before: &Schema) -> bool {
             new,
             half,
         } => match half {
-            Half::Expand => addable(&Column {
-                nullable: true,
-                ..new.clone()
-            }),
-            Half::UndoContract => {
-                addable(&Column {
-                    nullable: true,
-                    ..old.clone()
-                }) && old.nullable
-            }
-            Half::Contract => droppable(before, table, from),
+            // The new column comes without its default (see `apply`): always addable.
+            Half::Expand => true,
+            // A default given or taken back, or NOT NULL, is a rebuild on SQLite.
+            Half::UndoContract => old.nullable && old.default.is_none() && new.default.is_none(),
+            Half::Contract => droppable(before, table, from) && new.default.is_none(),
             Half::UndoExpand => droppable(before, table, to),
         },
         _ => false,
@@ -199,6 +193,7 @@ fn statement(c: &Change) -> Result<Vec<String>, String> {
             let add = |name: &str, def: &Column| -> Result<String, String> {
                 let d = column_def(&Column {
                     nullable: true,
+                    default: None,
                     ..def.clone()
                 })
                 .map_err(|e| format!("column {table}.{name}: {e}"))?;
@@ -207,8 +202,8 @@ fn statement(c: &Change) -> Result<Vec<String>, String> {
             let drop = |name: &str| alter(table, format!("DROP COLUMN {}", ident(name)));
             match half {
                 Half::Expand => [vec![add(to, new)?], sync_triggers(table, from, to)].concat(),
-                Half::Contract => [drop_sync_triggers(from, to), vec![drop(from)]].concat(),
-                Half::UndoExpand => [drop_sync_triggers(from, to), vec![drop(to)]].concat(),
+                Half::Contract => [drop_sync_triggers(table, from, to), vec![drop(from)]].concat(),
+                Half::UndoExpand => [drop_sync_triggers(table, from, to), vec![drop(to)]].concat(),
                 Half::UndoContract => [
                     vec![add(from, old)?],
                     sync_triggers(table, from, to),

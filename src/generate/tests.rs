@@ -294,3 +294,55 @@ fn identifiers_are_quoted_where_postgresql_needs_it() {
         assert_eq!(postgres::ident(name), spelled);
     }
 }
+
+/// A renamed column with a default: the new column comes without it (else ADD COLUMN would
+/// fill every row with it, and the backfill would take it for a value), gets it in the
+/// contract step, and every state on the way is the model's.
+#[test]
+fn a_renamed_column_with_a_default_keeps_its_values() {
+    let mut t = users();
+    t.columns
+        .insert("status".into(), col("string(20)", false, Some("'active'")));
+    let from = schema(vec![("users", t.clone())]);
+    let c = t.columns.remove("status").unwrap();
+    t.columns.insert("state".into(), c);
+    let to = schema(vec![("users", t)]);
+    let changes = plan(&from, &to, &[rename("users.status=state")]).unwrap();
+    let expand = postgres::render(&changes, (Stage::Expand, Phase::Main)).unwrap();
+    assert_eq!(
+        expand.up[0],
+        "ALTER TABLE users ADD COLUMN state varchar(20);"
+    );
+    let contract = postgres::render(&changes, (Stage::Contract, Phase::Main)).unwrap();
+    assert!(
+        contract
+            .up
+            .contains(&"ALTER TABLE users ALTER COLUMN state SET DEFAULT 'active';".to_string()),
+        "{:?}",
+        contract.up
+    );
+    let lite = sqlite::render(
+        &changes,
+        (Stage::Expand, Phase::Main),
+        &from,
+        &states(&from, &changes),
+    )
+    .unwrap();
+    assert_eq!(
+        lite.up[0],
+        "ALTER TABLE users ADD COLUMN state VARCHAR(20);"
+    );
+    let [after_expand, _, _, last] = states(&from, &changes);
+    assert_eq!(after_expand.tables["users"].columns["state"].default, None);
+    assert_eq!(last, to);
+    let mut back = last;
+    for c in changes.iter().rev() {
+        apply(&mut back, &c.inverse());
+    }
+    assert_eq!(back, from);
+    // Two tables renaming alike get triggers of their own (SQLite's names are global).
+    assert_ne!(
+        super::apply::sync_triggers("users", "status", "state"),
+        super::apply::sync_triggers("poses", "status", "state")
+    );
+}

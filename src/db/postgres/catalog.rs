@@ -294,9 +294,9 @@ pub async fn read_deployments(
         .collect())
 }
 
-/// The other client sessions of the current database that connected before `since`
-/// (RFC 3339), described.
-pub async fn sessions_before(client: &Client, since: &str) -> Result<Vec<String>> {
+/// The other client sessions of the current database that connected before the newest step
+/// applied below version `below` (the times compared by the server, as timestamps), described.
+pub async fn sessions_before(client: &Client, below: i32) -> Result<Vec<String>> {
     let rows = client
         .query_typed(
             "SELECT coalesce(nullif(application_name, ''), 'no application name') || ' from ' || \
@@ -304,8 +304,10 @@ pub async fn sessions_before(client: &Client, since: &str) -> Result<Vec<String>
                     to_char(backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
              FROM pg_stat_activity WHERE datname = current_database() \
                AND backend_type = 'client backend' AND pid <> pg_backend_pid() \
-               AND backend_start < $1::text::timestamptz ORDER BY backend_start",
-            &[(&since, TEXT)],
+               AND backend_start < (SELECT max(applied_on::timestamptz) \
+                                    FROM refinery_schema_history WHERE version < $1) \
+             ORDER BY backend_start",
+            &[(&below, tokio_postgres::types::Type::INT4)],
         )
         .await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())

@@ -16,6 +16,9 @@ pub enum StepError {
     GiveWay,
     /// Anything else: the step fails with this error.
     Fail(Error),
+    /// Another migrator recorded the step meanwhile (found under the lock, between two
+    /// statements of a guarded `-- no-transaction` script): nothing more to do.
+    Done,
 }
 
 impl From<Error> for StepError {

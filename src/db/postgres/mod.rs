@@ -243,6 +243,7 @@ impl Postgres {
             match tried {
                 Ok(outcome) => return Ok(outcome),
                 Err(StepError::Fail(e)) => return Err(e),
+                Err(StepError::Done) => return Ok(Outcome::AlreadyDone),
                 Err(StepError::GiveWay) => {}
             }
             let blockers = catalog::open_transactions(&self.client);
@@ -413,8 +414,8 @@ impl Postgres {
         self.watch.short("reading the history", read).await
     }
 
-    pub(super) async fn sessions_before(&self, since: &str) -> Result<Vec<String>> {
-        let read = catalog::sessions_before(&self.client, since);
+    pub(super) async fn sessions_before(&self, below: i32) -> Result<Vec<String>> {
+        let read = catalog::sessions_before(&self.client, below);
         self.watch.short("reading the sessions", read).await
     }
 

@@ -9,7 +9,7 @@ use super::lock;
 use super::watch::{pg, Waited};
 use super::{LockMode, Outcome, Postgres};
 use crate::error::{Error, Kind};
-use crate::migrations::Migration;
+use crate::migrations::{Migration, HISTORY_TABLE};
 use crate::script;
 use std::time::{Duration, Instant};
 use tokio_postgres::SimpleQueryMessage;
@@ -159,6 +159,9 @@ impl Postgres {
                 let Waited::Pg(e) = w else {
                     return StepError::from(w);
                 };
+                if recorded(&e) {
+                    return StepError::Done;
+                }
                 give_way_or(e, |e| {
                     Error::new(
                         Kind::Migration,
@@ -217,6 +220,7 @@ impl Postgres {
     ) -> std::result::Result<Outcome, StepError> {
         let start = Instant::now();
         let guard = Guard {
+            version: m.version,
             lock_wait: self.lock_wait,
             ddl: self.ddl_lock_timeout,
         };
@@ -225,7 +229,8 @@ impl Postgres {
         let what = format!("recording {m}");
         match self.simple(&what, &guard.wrap(history), true).await {
             Err(Waited::Pg(e))
-                if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) =>
+                if recorded(&e)
+                    || e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) =>
             {
                 Ok(Outcome::AlreadyDone)
             }
@@ -256,11 +261,31 @@ impl Postgres {
         );
         let batch = b.batch_sql(BACKFILL_BATCH);
         let sql = guard.map_or_else(|| batch.clone(), |g| g.wrap(&batch));
-        let (mut done, mut said) = (0u64, Instant::now());
+        let (mut done, mut said, mut progress) = (0u64, Instant::now(), Instant::now());
+        let mut pause = Duration::from_millis(100);
         loop {
-            let rows = self.simple(what, &sql, guard.is_some()).await;
-            let rows = rows.map_err(|w| self.backfill_error(w))?;
-            let n = updated(&rows, guard.is_some());
+            let n = match self.simple(what, &sql, guard.is_some()).await {
+                Ok(rows) => updated(&rows, guard.is_some()),
+                // A row the app holds longer than the table-lock bound: this batch gives way
+                // and is tried again; the batches before stay done. Only a backfill that makes
+                // no progress for MIGRATE_LOCK_TIMEOUT fails.
+                Err(Waited::Pg(e)) if error::is_lock_timeout(&e) => {
+                    if progress.elapsed() >= self.lock_wait {
+                        return Err(self.stalled(what, b, done));
+                    }
+                    log::warn!(
+                        "{what}: a batch waited for rows the app holds and gave way; retrying in \
+                         {} ms",
+                        pause.as_millis()
+                    );
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                    continue;
+                }
+                Err(w) => return Err(self.backfill_error(w)),
+            };
+            progress = Instant::now();
+            pause = Duration::from_millis(100);
             done += n;
             // None updated: done, unless the app moved the rows found meanwhile.
             if n == 0
@@ -282,9 +307,24 @@ impl Postgres {
 
     fn backfill_error(&self, w: Waited) -> StepError {
         match w {
+            Waited::Pg(e) if recorded(&e) => StepError::Done,
             Waited::Pg(e) => give_way_or(e, Error::from),
             other => StepError::from(other),
         }
+    }
+
+    /// A backfill whose batches kept giving way for MIGRATE_LOCK_TIMEOUT.
+    fn stalled(&self, what: &str, b: &script::Backfill, done: u64) -> StepError {
+        StepError::Fail(Error::new(
+            Kind::Lock,
+            format!(
+                "{what}: the backfill of {} made no progress for {:.0} s (MIGRATE_LOCK_TIMEOUT): \
+                 the app holds the rows it needs; the {done} row(s) done stay done, and the next \
+                 run goes on from there",
+                b.table,
+                self.lock_wait.as_secs_f64()
+            ),
+        ))
     }
 }
 
@@ -292,23 +332,39 @@ impl Postgres {
 const BACKFILL_BATCH: u32 = 1000;
 
 /// A transaction that takes the transaction-level migration lock before a statement (waiting
-/// up to `lock_wait`), then gives the statement the table-lock bound (`ddl`).
+/// up to `lock_wait`), stops if another migrator has recorded the step meanwhile (SQLSTATE
+/// [`RECORDED`]), then gives the statement the table-lock bound (`ddl`).
 struct Guard {
+    version: i32,
     lock_wait: Duration,
     ddl: Duration,
 }
 
+/// The SQLSTATE a guarded statement's transaction raises when its step is recorded already.
+const RECORDED: &str = "YF001";
+
 impl Guard {
+    /// `statement` in its guarded transaction. The statement ends on a line of its own, so a
+    /// trailing `--` comment cannot swallow the COMMIT.
     fn wrap(&self, statement: &str) -> String {
         format!(
             "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = '{}ms'; \
-             SELECT pg_advisory_xact_lock({}); SET LOCAL lock_timeout = '{}ms'; {}; COMMIT",
+             SELECT pg_advisory_xact_lock({}); \
+             DO $$ BEGIN IF EXISTS (SELECT 1 FROM {HISTORY_TABLE} WHERE version = {}) THEN \
+             RAISE EXCEPTION 'recorded by another migrator' USING ERRCODE = '{RECORDED}'; \
+             END IF; END $$; SET LOCAL lock_timeout = '{}ms';\n{}\n; COMMIT",
             self.lock_wait.as_millis().max(1),
             lock::LOCK_KEY,
+            self.version,
             self.ddl.as_millis().max(1),
             statement.trim().trim_end_matches(';')
         )
     }
+}
+
+/// Whether a guarded statement found its step recorded by another migrator.
+fn recorded(e: &tokio_postgres::Error) -> bool {
+    e.code().is_some_and(|c| c.code() == RECORDED)
 }
 
 /// The first value of the first row of a simple query's answer.
@@ -320,7 +376,7 @@ fn first_value(rows: &[SimpleQueryMessage]) -> Option<&str> {
 }
 
 /// The rows a batch updated: the UPDATE's completion, the only one, or (guarded: BEGIN, SET,
-/// SELECT, SET, UPDATE, COMMIT) the fifth.
+/// SELECT, DO, SET, UPDATE, COMMIT) the sixth.
 fn updated(rows: &[SimpleQueryMessage], guarded: bool) -> u64 {
     let done: Vec<u64> = rows
         .iter()
@@ -329,6 +385,6 @@ fn updated(rows: &[SimpleQueryMessage], guarded: bool) -> u64 {
             _ => None,
         })
         .collect();
-    let at = if guarded { 4 } else { 0 };
+    let at = if guarded { 5 } else { 0 };
     done.get(at).copied().unwrap_or(0)
 }
