@@ -128,8 +128,10 @@ podman rm yf-bin >/dev/null 2>&1
 ldd "$bin_dir/yogaflow-migrate" 2>&1 | grep -Eq 'not a dynamic executable|statically linked'
 check "ldd: the migrator is static ($(ldd "$bin_dir/yogaflow-migrate" 2>&1 | head -n 1 | xargs))" $?
 size=$(stat -c %s "$bin_dir/yogaflow-migrate")
-[ "$size" -le 15000000 ]
-check "static binary $size bytes <= 15 MB" $?
+# 16 MB: the generator (`new --from`), the replayed lint rules and `complete` took it from
+# 14.7 to 15.03 MB; the bound catches a dependency that doubles it, not a feature.
+[ "$size" -le 16000000 ]
+check "static binary $size bytes <= 16 MB" $?
 rm -rf "$bin_dir"
 
 # 8. ... and it reaches the database by host name over TLS (static glibc resolves names itself).
