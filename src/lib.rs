@@ -24,6 +24,7 @@ pub mod lint;
 pub mod logging;
 pub mod migrate;
 pub mod migrations;
+pub mod progress;
 pub mod redact;
 pub mod schema;
 pub mod script;

@@ -47,10 +47,16 @@ pub const HISTORY_DDL: &str = "CREATE TABLE IF NOT EXISTS refinery_schema_histor
     deployment_id VARCHAR(255), git_commit_sha VARCHAR(255))";
 
 /// The columns a history table made before they existed (by an older binary, or refinery)
-/// lacks: added, on PostgreSQL, in the transaction of the first step recorded with them.
-pub const HISTORY_DEPLOYMENT_COLUMNS_PG: &str = "ALTER TABLE refinery_schema_history \
-    ADD COLUMN IF NOT EXISTS deployment_id VARCHAR(255), \
-    ADD COLUMN IF NOT EXISTS git_commit_sha VARCHAR(255)";
+/// lacks: added, on PostgreSQL, in the transaction of the first step recorded with them. Only
+/// then: ALTER TABLE locks the history against reads until the step commits, and another
+/// replica's start reads the history without the migration lock.
+pub const HISTORY_DEPLOYMENT_COLUMNS_PG: &str = "DO $$ BEGIN \
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'refinery_schema_history'::regclass \
+                   AND attname = 'git_commit_sha' AND NOT attisdropped) THEN \
+        ALTER TABLE refinery_schema_history \
+            ADD COLUMN IF NOT EXISTS deployment_id VARCHAR(255), \
+            ADD COLUMN IF NOT EXISTS git_commit_sha VARCHAR(255); \
+    END IF; END $$";
 
 /// The deployment this process runs in, recorded with every step it applies: Railway's
 /// `RAILWAY_DEPLOYMENT_ID` and `RAILWAY_GIT_COMMIT_SHA`, when set.
@@ -326,7 +332,14 @@ fn dropped_tables(down_sql: &str) -> Vec<String> {
 
 /// The tables a script drops (`DROP TABLE [IF EXISTS] name`), in order.
 fn dropped_or_rebuilt(down_sql: &str) -> Vec<String> {
-    let words: Vec<String> = down_sql
+    // Comments aside: a header that says "a DROP TABLE of a table with rows is refused" names
+    // no table.
+    let code: String = down_sql
+        .lines()
+        .map(|l| l.split("--").next().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let words: Vec<String> = code
         .split(|c: char| c.is_whitespace() || c == ';' || c == ',')
         .filter(|w| !w.is_empty())
         .map(|w| w.trim_matches('"').to_string())
@@ -367,7 +380,7 @@ pub fn refused_loss(m: &Migration, table: &str, rows: &str) -> Error {
 }
 
 /// [`record_sql`] on PostgreSQL: the deployment columns added first where an older history
-/// table lacks them (a no-op, and a moment's lock on the history table, where it has them).
+/// table lacks them (a catalog read, and no lock, where it has them).
 pub fn record_sql_pg(m: &Migration) -> String {
     format!("{HISTORY_DEPLOYMENT_COLUMNS_PG}; {}", record_sql(m))
 }
@@ -473,6 +486,11 @@ mod tests {
             vec!["users"]
         );
         assert!(dropped_tables("DROP INDEX ix_a;").is_empty());
+        // What `new` writes at the top of an undo script is a comment, not a table.
+        let header = "-- A DROP TABLE of a table with rows is refused unless `--yes`.\n\
+                      ALTER TABLE poses DROP COLUMN note; -- DROP TABLE x\n";
+        assert!(dropped_tables(header).is_empty());
+        assert!(!drops_tables(header));
         // A rebuild drops the old table and renames the new one to its name: its rows stay.
         let rebuild = "CREATE TABLE _yogaflow_new_users (id INTEGER);\n\
                        INSERT INTO _yogaflow_new_users (id) SELECT id FROM users;\n\

@@ -385,3 +385,52 @@ fn a_backfill_gives_way_to_a_row_the_app_holds_and_goes_on() {
     );
     drop(holder);
 }
+
+/// A backfill that can make no progress for MIGRATE_LOCK_TIMEOUT (the app holds a row it
+/// needs) stops with exit 5, naming the table; its step is not recorded, and the next run,
+/// once the row is free, finishes it.
+#[test]
+fn a_backfill_held_up_past_the_lock_timeout_stops_and_is_taken_up_again() {
+    binary();
+    let c = cluster();
+    let db = c.create_db();
+    let url = c.url(&db);
+    run(&["up"], &[("DATABASE_URL", &url)]).assert_code(0);
+    seed(c, &db, 5_000);
+    with_binary(&["up", "--target", "6"], &url).assert_code(0);
+    let holder = c.psql_background(
+        &db,
+        "BEGIN; SELECT 1 FROM users WHERE email = 'seed-1@example.com' FOR UPDATE; \
+         SELECT pg_sleep(4); COMMIT;",
+    );
+    std::thread::sleep(Duration::from_millis(400));
+    let mut up = program(binary());
+    up.args(["up"])
+        .env("DATABASE_URL", &url)
+        .env("MIGRATE_DDL_LOCK_TIMEOUT", "0.2")
+        .env("MIGRATE_LOCK_TIMEOUT", "1");
+    let out = up.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert!(
+        stderr.contains("the backfill of users made no progress for 1 s (MIGRATE_LOCK_TIMEOUT)"),
+        "{stderr}"
+    );
+    let history = "SELECT max(version) FROM refinery_schema_history";
+    assert_eq!(
+        c.psql(&db, history),
+        "6",
+        "the backfill's step is not recorded"
+    );
+    let mut holder = holder;
+    holder.wait().unwrap();
+    with_binary(&["up"], &url).assert_code(0);
+    assert_eq!(c.psql(&db, history), "7");
+    assert_eq!(
+        c.psql(
+            &db,
+            "SELECT count(*) FROM users WHERE display_name IS DISTINCT FROM full_name"
+        ),
+        "0"
+    );
+}

@@ -112,31 +112,8 @@ fn schemas(url: &str, migrations: &[Migration]) -> (Dialect, Schema, Schema) {
 
 /// The migrations of a checkout's folder for `d`, up to `version`.
 fn on_disk(sql: &Path, d: Dialect, version: i32) -> Vec<Migration> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(sql.join(d.name())).unwrap() {
-        let name = e.unwrap().file_name().to_string_lossy().into_owned();
-        let Some(stem) = name.strip_suffix(".sql").filter(|s| !s.ends_with(".down")) else {
-            continue;
-        };
-        let (v, n) = stem[1..].split_once("__").unwrap();
-        let v: i32 = v.parse().unwrap();
-        if v > version {
-            continue;
-        }
-        let read = |suffix: &str| -> &'static str {
-            let text = std::fs::read_to_string(sql.join(d.name()).join(format!("{stem}{suffix}")));
-            Box::leak(text.unwrap().into_boxed_str())
-        };
-        out.push(Migration {
-            version: v,
-            name: n.into(),
-            up: read(".sql"),
-            down: read(".down.sql"),
-            checksum: 0,
-        });
-    }
-    out.sort_by_key(|m| m.version);
-    out
+    let all = yogaflow_migrate::commands::new::from_dir(sql, d).unwrap();
+    all.into_iter().filter(|m| m.version <= version).collect()
 }
 
 #[test]
@@ -195,6 +172,19 @@ fn models_changed_every_way_become_migrations_both_dialects_apply_keeping_every_
         "table pose_tags: dropped",
         "V10__drop_pose_tags_contract: contract step(s)",
     ]);
+    // And a change written by hand, an expand step after those contract steps.
+    run_in(&copy.root, &["new", "pose_notes"], &[]).assert_code(0);
+    for (d, column_type) in [("postgres", "text"), ("sqlite", "TEXT")] {
+        let add = format!("ALTER TABLE poses ADD COLUMN note {column_type};\n");
+        for (file, sql) in [
+            ("sql", add.as_str()),
+            ("down.sql", "ALTER TABLE poses DROP COLUMN note;\n"),
+        ] {
+            let path = copy.sql().join(d).join(format!("V11__pose_notes.{file}"));
+            let header = std::fs::read_to_string(&path).unwrap();
+            std::fs::write(&path, format!("{header}{sql}")).unwrap();
+        }
+    }
     let binary = copy.build();
     let copy_run = |args: &[&str], url: &str| {
         let mut c = program(&binary);
@@ -222,9 +212,11 @@ fn models_changed_every_way_become_migrations_both_dialects_apply_keeping_every_
     // Expand (V6, V7), and the models of both versions write; then the contract steps (V8,
     // V9, and V10 which drops the table again), and the new ones do. PostgreSQL's `up`
     // defers contract steps to `complete`; SQLite's is taken to the same versions.
+    // V11, an expand step after the deferred V8-V10, waits for them: PostgreSQL's `up` stops
+    // (exit 8, nothing applied) until `complete` has run.
     let stages: [(&[&str], &str, i32, &[&str]); 2] = [
-        (&["up"], "7", 7, &["", "next"]),
-        (&["complete"], "10", 10, &["next2"]),
+        (&["up", "--target", "7"], "7", 7, &["", "next"]),
+        (&["complete"], "11", 11, &["next2"]),
     ];
     for (pg_command, lite_target, version, variants) in stages {
         let mut seen = Vec::new();
@@ -233,6 +225,19 @@ fn models_changed_every_way_become_migrations_both_dialects_apply_keeping_every_
                 Some(_) => vec!["up", "--target", lite_target],
                 None => pg_command.to_vec(),
             };
+            if file.is_none() && version == 11 {
+                let history = "SELECT max(version) FROM refinery_schema_history";
+                let (code, stderr) = copy_run(&["up"], url);
+                assert_eq!(code, Some(8), "{stderr}");
+                assert!(
+                    stderr.contains(
+                        "V11__pose_notes cannot be applied: it comes after \
+                         V8__change_models_contract, a contract step still deferred"
+                    ),
+                    "{stderr}"
+                );
+                assert_eq!(query(url, file, history), "7", "nothing applied");
+            }
             let (code, stderr) = copy_run(&args, url);
             assert_eq!(code, Some(0), "{args:?} to V{version} on {url}: {stderr}");
             let (code, stderr) = copy_run(&["verify"], url);
@@ -266,7 +271,7 @@ fn models_changed_every_way_become_migrations_both_dialects_apply_keeping_every_
 
     // Every undo restores the schema the version before made, exactly.
     for (url, _) in &dbs {
-        for version in (6..=10).rev() {
+        for version in (6..=11).rev() {
             let (code, stderr) = copy_run(&["down", "--steps", "1"], url);
             assert_eq!(code, Some(0), "down from V{version} on {url}: {stderr}");
             let d = if url.starts_with("sqlite") {

@@ -632,3 +632,43 @@ fn new_writes_the_next_migration() {
     let r = run_in(dir.path(), &["new", "x", "--dir", "nowhere"], &[]);
     r.assert_error(2, &["not a migrations folder"]);
 }
+
+/// A history table made before the deployment columns (by an older image, or refinery) gets
+/// them with the first step recorded after the upgrade; that step records its Railway
+/// deployment and commit, which `status` shows; the rows before say nothing.
+#[test]
+fn an_older_history_table_gets_the_deployment_columns_with_the_next_step() {
+    let c = cluster();
+    let db = c.create_db();
+    let pg = c.url(&db);
+    let lite = TempSqlite::new();
+    let old = "ALTER TABLE refinery_schema_history DROP COLUMN deployment_id; \
+               ALTER TABLE refinery_schema_history DROP COLUMN git_commit_sha";
+    for url in [pg.as_str(), lite.url().as_str()] {
+        run(&["up", "--target", "4"], &[("DATABASE_URL", url)]).assert_code(0);
+        if url.starts_with("sqlite") {
+            lite.sqlite(old);
+        } else {
+            c.psql(&db, old);
+        }
+        let r = run(&["status", "--json"], &[("DATABASE_URL", url)]);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        assert!(v["migrations"][3]["deployment_id"].is_null(), "{url}");
+        run(
+            &["up"],
+            &[
+                ("DATABASE_URL", url),
+                ("RAILWAY_DEPLOYMENT_ID", "dep-9"),
+                ("RAILWAY_GIT_COMMIT_SHA", "0123abc"),
+            ],
+        )
+        .assert_code(0);
+        let r = run(&["status", "--json"], &[("DATABASE_URL", url)]);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        let m = &v["migrations"];
+        assert_eq!(m[4]["deployment_id"], "dep-9", "{url}");
+        assert_eq!(m[4]["git_commit_sha"], "0123abc", "{url}");
+        assert!(m[3]["deployment_id"].is_null(), "{url}");
+        run(&["verify"], &[("DATABASE_URL", url)]).assert_code(0);
+    }
+}

@@ -285,7 +285,7 @@ fn report_lint(existing: &[Migration], files: &[File]) {
 
 /// The migrations in `dir/<dialect>`, as files on disk (not the ones this binary embeds: the
 /// next one is written before it is built).
-fn from_dir(dir: &Path, d: Dialect) -> Result<Vec<Migration>> {
+pub fn from_dir(dir: &Path, d: Dialect) -> Result<Vec<Migration>> {
     let folder = dir.join(d.name());
     let mut out = Vec::new();
     for (version, name) in existing(&folder)? {

@@ -122,6 +122,17 @@ pub fn sync_triggers(table: &str, from: &str, to: &str) -> [String; 2] {
     ["insert", "update"].map(|on| crate::schema::truncate_name(&format!("{base}_{on}")))
 }
 
+/// A rename pair's column as it is added, in either dialect: nullable (the backfill fills it)
+/// and without its default until the contract step (with one, ADD COLUMN would fill every row
+/// with it, and the backfill and triggers would take it for a value written).
+pub fn bare(c: &Column) -> Column {
+    Column {
+        nullable: true,
+        default: None,
+        ..c.clone()
+    }
+}
+
 /// A rename pair's half made to the model.
 fn pair(s: &mut Schema, change: &Change) {
     let Change::RenamePair {
@@ -139,13 +150,6 @@ fn pair(s: &mut Schema, change: &Change) {
         return;
     };
     let triggers = sync_triggers(table, from, to);
-    // The new column has no default until the contract step: with one, ADD COLUMN would fill
-    // every row with it, and the backfill and triggers would take it for a value written.
-    let bare = |c: &Column| Column {
-        nullable: true,
-        default: None,
-        ..c.clone()
-    };
     let (add, column, drop) = match half {
         Half::Expand => (true, Some((to, bare(new))), None),
         Half::UndoContract => (true, Some((from, old.clone())), None),

@@ -446,14 +446,9 @@ fn rename_pair(c: &Change) -> Result<Vec<String>, String> {
             ident(&on_update)
         ),
     ];
-    // A column added without its default (see `apply`): the backfill fills it.
     let add = |name: &str, def: &Column| -> Result<String, String> {
-        let d = column_def(&Column {
-            nullable: true,
-            default: None,
-            ..def.clone()
-        })
-        .map_err(|e| format!("column {table}.{name}: {e}"))?;
+        let d = column_def(&super::apply::bare(def))
+            .map_err(|e| format!("column {table}.{name}: {e}"))?;
         Ok(alter(table, format!("ADD COLUMN {} {d}", ident(name))))
     };
     let default = |name: &str, def: &Column| -> Result<Vec<String>, String> {

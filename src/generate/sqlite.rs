@@ -191,12 +191,8 @@ fn statement(c: &Change) -> Result<Vec<String>, String> {
             half,
         } => {
             let add = |name: &str, def: &Column| -> Result<String, String> {
-                let d = column_def(&Column {
-                    nullable: true,
-                    default: None,
-                    ..def.clone()
-                })
-                .map_err(|e| format!("column {table}.{name}: {e}"))?;
+                let d = column_def(&super::apply::bare(def))
+                    .map_err(|e| format!("column {table}.{name}: {e}"))?;
                 Ok(alter(table, format!("ADD COLUMN {} {d}", ident(name))))
             };
             let drop = |name: &str| alter(table, format!("DROP COLUMN {}", ident(name)));

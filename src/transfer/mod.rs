@@ -8,7 +8,6 @@
 //! than the source: data shaped for an older schema cannot be trusted to fit a newer one.
 
 pub mod json;
-pub mod progress;
 pub mod read;
 pub mod value;
 pub mod write;
@@ -18,9 +17,9 @@ use crate::config::{self, Config};
 use crate::db::{Database, Dialect, OpenOptions};
 use crate::error::{Error, Result};
 use crate::migrate::{self, APP_TABLES};
+use crate::progress::TableProgress;
 use crate::schema::Schema;
 use crate::url::DbUrl;
-use progress::TableProgress;
 use read::{Event, Reader, TableSpec};
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -479,12 +479,22 @@ async fn undo(
 ) -> std::result::Result<(), StepError> {
     for table in m.dropped_tables().into_iter().filter(|_| !allow_loss) {
         let t = super::quote_ident(&table);
+        // Asked first: a LOCK of a table that is not there would abort the transaction.
+        let exists = format!(
+            "SELECT to_regclass({}) IS NOT NULL",
+            catalog::quote_literal(&t)
+        );
+        let there = tx
+            .simple_query(&exists)
+            .await?
+            .iter()
+            .any(|m| matches!(m, SimpleQueryMessage::Row(r) if r.get(0) == Some("t")));
+        if !there {
+            continue;
+        }
         let sql =
             format!("LOCK TABLE {t} IN ACCESS EXCLUSIVE MODE; SELECT count(*)::text FROM {t}");
-        let rows = match tx.simple_query(&sql).await {
-            Err(e) if is_undefined_table(&e) => continue,
-            other => other?,
-        };
+        let rows = tx.simple_query(&sql).await?;
         let n = rows.iter().find_map(|m| match m {
             SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
             _ => None,

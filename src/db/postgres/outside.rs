@@ -10,6 +10,7 @@ use super::watch::{pg, Waited};
 use super::{LockMode, Outcome, Postgres};
 use crate::error::{Error, Kind};
 use crate::migrations::{Migration, HISTORY_TABLE};
+use crate::progress::TableProgress;
 use crate::script;
 use std::time::{Duration, Instant};
 use tokio_postgres::SimpleQueryMessage;
@@ -261,7 +262,8 @@ impl Postgres {
         );
         let batch = b.batch_sql(BACKFILL_BATCH);
         let sql = guard.map_or_else(|| batch.clone(), |g| g.wrap(&batch));
-        let (mut done, mut said, mut progress) = (0u64, Instant::now(), Instant::now());
+        let mut report = TableProgress::start(&format!("backfill {}", b.table), Some(total as u64));
+        let (mut done, mut progress) = (0u64, Instant::now());
         let mut pause = Duration::from_millis(100);
         loop {
             let n = match self.simple(what, &sql, guard.is_some()).await {
@@ -287,6 +289,7 @@ impl Postgres {
             progress = Instant::now();
             pause = Duration::from_millis(100);
             done += n;
+            report.add(n);
             // None updated: done, unless the app moved the rows found meanwhile.
             if n == 0
                 && count(b.count_sql())
@@ -296,12 +299,8 @@ impl Postgres {
             {
                 break;
             }
-            if said.elapsed() >= Duration::from_secs(2) {
-                log::info!("{what}: backfilled {done} of {total} row(s) of {}", b.table);
-                said = Instant::now();
-            }
         }
-        log::info!("{what}: backfilled {done} row(s) of {}", b.table);
+        report.finish();
         Ok(())
     }
 

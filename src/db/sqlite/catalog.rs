@@ -90,18 +90,15 @@ pub fn read_schema(c: &Connection) -> Result<Schema> {
             .filter(|c| !boolean_check(&table, c))
             .map(|c| check_meaning(&c))
             .collect();
-        for (kind, constraint, body) in named_constraints(&sql) {
-            let columns = || body.split(',').map(unquote).collect::<Vec<_>>();
-            let key = match kind.as_str() {
-                "check" => Spelling::key(&ConstraintKey::Check(&check_meaning(&body))),
-                "unique" => Spelling::key(&ConstraintKey::Unique(&columns())),
-                "foreign" => Spelling::key(&ConstraintKey::ForeignKey(&columns())),
-                _ => continue,
-            };
-            table.spelling.names.insert(key, constraint);
-        }
+        record_names(&mut table.spelling, &sql);
         out.tables.insert(name, table);
     }
+    read_triggers(c, &mut out)?;
+    Ok(out)
+}
+
+/// The triggers of the tables in `out`, by name.
+fn read_triggers(c: &Connection, out: &mut Schema) -> Result<()> {
     let mut stmt = c.prepare("SELECT tbl_name, name FROM sqlite_master WHERE type = 'trigger'")?;
     let triggers: Vec<(String, String)> = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
@@ -111,7 +108,7 @@ pub fn read_schema(c: &Connection) -> Result<Schema> {
             t.triggers.insert(trigger);
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Whether `check` is the `col IN (0, 1)` that SQLAlchemy 1.3 put on every `Boolean` column
@@ -127,6 +124,20 @@ fn boolean_check(table: &Table, check: &str) -> bool {
         .columns
         .get(column)
         .is_some_and(|c| c.data_type == "boolean")
+}
+
+/// The names a `CREATE TABLE` statement gives its constraints, kept in `spelling`.
+fn record_names(spelling: &mut Spelling, create_sql: &str) {
+    for (kind, constraint, body) in named_constraints(create_sql) {
+        let columns = || body.split(',').map(unquote).collect::<Vec<_>>();
+        let key = match kind.as_str() {
+            "check" => Spelling::key(&ConstraintKey::Check(&check_meaning(&body))),
+            "unique" => Spelling::key(&ConstraintKey::Unique(&columns())),
+            "foreign" => Spelling::key(&ConstraintKey::ForeignKey(&columns())),
+            _ => continue,
+        };
+        spelling.names.insert(key, constraint);
+    }
 }
 
 /// An identifier without its quotes.

@@ -1,5 +1,6 @@
-//! Progress of a long transfer: a bar per table at a terminal (rows, rate, time left), a log
-//! line every few seconds otherwise, and a per-table summary at the end.
+//! Progress of long work over a table's rows (a transfer, a backfill): a bar per table at a
+//! terminal (rows, rate, time left), a log line every few seconds otherwise, and a summary at
+//! the end.
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
