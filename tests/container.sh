@@ -69,19 +69,24 @@ expect_fail "unreachable database" 3 "postgresql://postgres:$secret@127.0.0.1:$c
 expect_fail "wrong password" 4 "postgresql://postgres:Wrong-$secret@127.0.0.1:$port/$db"
 expect_fail "malformed URL" 2 "postgresql://postgres:$secret@127.0.0.1:notaport/x"
 
-# 3. The example backend as Railway runs it: the database comes up 5 s after the container;
-# the entrypoint waits, migrates, execs the app; /health answers 200 at schema version 5.
+# 3. The example backend as Railway runs it: the database comes up after the container found it
+# down (waited for in its log, not for a guessed time: a slow container start would otherwise
+# miss the stopped database); the entrypoint waits, migrates, execs the app; /health answers
+# 200 at schema version 5.
 db=$(newdb)
 app1=$(free_port)
 pause_pg
 detached yf-late -e PORT="$app1" -e DATABASE_URL="$(url "$db")?sslmode=require" "$backend"
-sleep 5
+for _ in $(seq 1 120); do
+  podman logs yf-late 2>&1 | grep -q 'waiting for database' && break
+  sleep 0.5
+done
 resume_pg
 body=$(until_healthy "$app1" 60)
 ok=$?
 logs+=$(podman logs yf-late 2>&1)
 [ $ok -eq 0 ] && grep -q '"schema_version": 5' <<<"$body" && podman logs yf-late 2>&1 | grep -q 'waiting for database'
-check "database started 5 s late: waited, migrated, /health 200 at version 5 ($body)" $?
+check "database started late: waited, migrated, /health 200 at version 5 ($body)" $?
 
 # 4. Two replicas started at once against one database: both healthy, each version once.
 db=$(newdb)
